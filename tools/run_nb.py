@@ -29,7 +29,7 @@ def run(fn, flags):
     for c in nb.cells:
         if c.cell_type == 'code': c.outputs, c.execution_count = [], None
     os.environ.setdefault('MPLBACKEND', 'module://matplotlib_inline.backend_inline')
-    sh = CaptureShell(fn)
+    sh = CaptureShell(fn, mpl_format='png')  # plain PNG: retina doubles the committed size
     t = time.time(); cwd = os.getcwd(); os.chdir(fn.parent)
     try: sh.run_all(nb, exc_stop=True, preproc=lambda c: flagged(c, flags))
     finally: os.chdir(cwd)
@@ -37,5 +37,6 @@ def run(fn, flags):
     print(f'{fn.name}: ran in {time.time()-t:.1f}s, {fn.stat().st_size/1e6:.2f} MB')
 
 if __name__ == '__main__':
+    sys.path.insert(0, str(Path('.').absolute()))  # the repo root, as nbdev_test does
     flags = skip_flags()
     for f in sys.argv[1:]: run(f, flags)
