@@ -35,6 +35,7 @@ def dale_train(
     device: str = None,            # auto, cpu, cuda, cuda:1, ...
     compile: store_true = False,   # torch.compile the network
     no_amp: store_true = False,    # disable bf16 autocast on CUDA
+    threads: int = None,           # CPU threads for torch (default: torch's own; 1 for the toy, too small to gain from more)
     quiet: store_true = False,     # no progress bar
 ):
     "Train a multiplicative score model (M-DSM, Eq. 38) with the engine of chapter 12; the toy dataset also writes its report."
@@ -56,6 +57,8 @@ def dale_train(
         if (out / 'checkpoint.pt').exists():
             raise SystemExit(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
         cfg = make_config(preset, dataset=dataset, **given)
+    n_threads = threads if threads is not None else (1 if cfg.dataset == 'toy' else None)
+    if n_threads: torch.set_num_threads(n_threads)
     t0 = time.time()
     res = train(cfg, out, resume=resume, progress=not quiet)
     if int(os.environ.get('RANK', 0)) != 0: return
