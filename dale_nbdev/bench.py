@@ -9,7 +9,7 @@ __all__ = ['PATHS', 'BF16_UNIT_ROUNDOFF', 'TF32_UNIT_ROUNDOFF', 'BENCH_MODELS', 
            'bench_train', 'train_step_flops', 'batch_loss_se', 'bench_sampling', 'device_info', 'summarise',
            'recommend', 'run_benchmarks', 'results_markdown']
 
-# %% ../nbs/15_benchmarks.ipynb #43e4cf8b
+# %% ../nbs/15_benchmarks.ipynb #245a4c0c
 import os, json, math, time, platform, datetime, contextlib, statistics
 from dataclasses import dataclass, asdict, replace
 from typing import Optional
@@ -21,7 +21,7 @@ from .losses import mdsm_loss, sample_time
 from .models import get_model, count_parameters
 from .samplers import adls, get_times, PAPER_SAMPLER_SETTINGS
 
-# %% ../nbs/15_benchmarks.ipynb #53938594
+# %% ../nbs/15_benchmarks.ipynb #ad728285
 def count_flops(fn, *args, **kw) -> int:
     "FLOPs (multiply and add counted separately) of the matrix products and convolutions that `fn(*args, **kw)` runs, by `FlopCounterMode`."
     with FlopCounterMode(display=False) as fc:
@@ -51,7 +51,7 @@ def closed_form_flops(model: nn.Module, *inputs) -> dict:
         for h in hs: h.remove()
     return tot
 
-# %% ../nbs/15_benchmarks.ipynb #b2821e53
+# %% ../nbs/15_benchmarks.ipynb #20851fb2
 def synchronize(device):
     "Wait for all queued work on `device` (CUDA); no-op on the CPU, where operations are synchronous."
     device = torch.device(device)
@@ -106,7 +106,7 @@ def device_peaks(device='cpu', n: int = None) -> dict:
                     fp32=matmul_peak(device, torch.float32, n, tf32=False))
     return dict(ref='fp32', fp32=matmul_peak(device, torch.float32, n), bf16=matmul_peak(device, torch.bfloat16, n))
 
-# %% ../nbs/15_benchmarks.ipynb #22cb777d
+# %% ../nbs/15_benchmarks.ipynb #d831cfdd
 @dataclass(frozen=True)
 class SpeedConfig:
     "Which speed-ups a training or sampling run uses (see the table above)."
@@ -148,7 +148,7 @@ PATHS = {
     'fast_nosync':     SpeedConfig('fast_nosync', amp=True, channels_last=True, compile=True, fused=True, tf32=True, sync=False),
 }  # named configurations: the fp32 baseline, the trainer's current CUDA default, each speed-up alone, and all of them
 
-# %% ../nbs/15_benchmarks.ipynb #27612840
+# %% ../nbs/15_benchmarks.ipynb #56762ea5
 BF16_UNIT_ROUNDOFF = 2.0 ** -8
 TF32_UNIT_ROUNDOFF = 2.0 ** -11
 
@@ -207,12 +207,19 @@ def make_train_step(model: nn.Module, speed: SpeedConfig, device='cpu', gbm=None
     step.state = dict(model=model, net=net, opt=opt, ema=ema)
     return step
 
-def time_steps(fn, n_warmup: int, n_iter: int, device='cpu'):
+def time_steps(fn, n_warmup: int, n_iter: int, device='cpu', sync_each: bool = True):
     """Run `fn(i)` for i < n_warmup + n_iter; returns (warm-up seconds, list of per-step seconds of the timed steps,
-    list of return values). Every step is closed by `synchronize(device)` before the clock is read."""
+    list of return values). With `sync_each` every timed step is closed by `synchronize(device)` before the clock is
+    read; without, the device is synchronised only around the whole timed loop (the CPU may queue work ahead, as a
+    trainer without per-step host reads would) and every step is given the mean time."""
     synchronize(device); t0 = time.perf_counter(); outs = []
     for i in range(n_warmup): outs.append(fn(i))
     synchronize(device); warm = time.perf_counter() - t0; times = []
+    if not sync_each:
+        t0 = time.perf_counter()
+        for i in range(n_warmup, n_warmup + n_iter): outs.append(fn(i))
+        synchronize(device)
+        return warm, [(time.perf_counter() - t0) / n_iter] * n_iter, outs
     for i in range(n_warmup, n_warmup + n_iter):
         t0 = time.perf_counter(); outs.append(fn(i)); synchronize(device); times.append(time.perf_counter() - t0)
     return warm, times, outs
@@ -231,7 +238,7 @@ def bench_train(name: str, speed: SpeedConfig, state: dict, batches, device='cpu
         prep = (lambda b: tuple(v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for v in b)) \
             if speed.channels_last else (lambda b: b)
         bs = [prep(b) for b in batches]
-        warm, times, outs = time_steps(lambda i: step(*bs[i % len(bs)]), warmup, iters, device)
+        warm, times, outs = time_steps(lambda i: step(*bs[i % len(bs)]), warmup, iters, device, sync_each=speed.sync)
     losses = [float(v) for v in outs]
     B = batches[0][0].shape[0]; med = statistics.median(times)
     res = dict(path=speed.name, config=asdict(speed), notes=notes, batch=B, steps_per_s=1 / med, images_per_s=B / med,
@@ -259,7 +266,7 @@ def batch_loss_se(model: nn.Module, batch, gbm=None) -> dict:
         per = mdsm_loss(model, x0, gbm, t=t, z=z, reduction='none').float()
     return dict(loss=float(per.mean()), se=float(per.std() / per.numel() ** 0.5))
 
-# %% ../nbs/15_benchmarks.ipynb #ae4e20ee
+# %% ../nbs/15_benchmarks.ipynb #4870d5e3
 def bench_sampling(name: str, speed: SpeedConfig, state: dict, dataset: str, batch: int, shape, device='cpu',
                    model_kw=None, n_levels: int = 3, warmup_levels: int = 1, init: str = 'class_average', gbm=None) -> dict:
     """ADLS (Algorithm 1) sampling throughput at the paper's (L, delta, chi, n_denoise) for `dataset`: time `n_levels`
@@ -292,7 +299,7 @@ def bench_sampling(name: str, speed: SpeedConfig, state: dict, dataset: str, bat
                 image_evals_per_s=batch / s_eval, images_per_s=batch / (s_eval * E), s_per_batch=s_eval * E,
                 extrapolated=True)
 
-# %% ../nbs/15_benchmarks.ipynb #98725332
+# %% ../nbs/15_benchmarks.ipynb #c23993df
 BENCH_MODELS = {
     'ncsn_deeper':      dict(dataset='mnist', shape=(1, 28, 28)),
     'ncsn_deeper_lean': dict(dataset='mnist', shape=(1, 28, 28)),
@@ -402,7 +409,7 @@ def run_benchmarks(size: str = 'smoke', device=None, models=None, paths=None, sa
     if hasattr(os, 'getloadavg'): out['info']['loadavg_end'] = os.getloadavg()
     return out
 
-# %% ../nbs/15_benchmarks.ipynb #b5f0f787
+# %% ../nbs/15_benchmarks.ipynb #99a4e775
 def results_markdown(res: dict) -> str:
     "Markdown tables (device, training, sampling) of a `run_benchmarks` result."
     i, pk = res['info'], res['peaks']
