@@ -31,7 +31,9 @@ class TrainConfig:
     model_kw: dict = field(default_factory=dict)
     sigma: float = 0.8                # GBM of Sec. 6: sigma = 0.8, mu = sigma^2/2, N = 1000
     N: int = 1000
-    weighting: str = 'none'           # lambda(t) of the M-DSM loss (chapter 03); 'none' is the paper's Eq. 38
+    weighting: str = 'none'           # lambda(t) of the M-DSM loss (chapter 03); 'none' is the paper's Eq. 38, 'precond' EDM's
+    precond: str = 'none'             # output parameterisation: 'none' (the network's own) or 'log_edm' (`LogPrecond`, ch. 06)
+    time_sampling: str = 'uniform'    # training times: 'uniform' t = k/N (Eq. 38) or 'log_uniform' (log t uniform on [1/N, 1])
     steps: int = 300_000
     batch_size: int = 128             # the GLOBAL batch (split over DDP ranks, then over `accum` micro-batches)
     accum: int = 1                    # gradient accumulation: micro-batches per rank and step
@@ -53,7 +55,8 @@ class TrainConfig:
     sampler: str = 'adls'
     init: str = 'class_average'
     device: str = 'auto'
-    amp: bool = True                  # bf16 autocast, CUDA only
+    amp: bool = True                  # bf16 autocast on CUDA
+    cpu_amp: bool = False             # bf16 autocast on the CPU
     channels_last: bool = True        # CUDA only
     compile: bool = False
     data_root: Optional[str] = None
@@ -92,8 +95,12 @@ PRESETS = {
                           n_train=4096, ckpt_every=100, log_every=25),
     'toy':           dict(dataset='toy', model='toy_mlp', steps=1500, batch_size=512, lr=2e-3, weight_decay=0.0,
                           schedule='cosine', warmup=0, grad_clip=0.0, ema_decay=0.99, ckpt_every=500, log_every=100),
+    'cpu':           dict(dataset='mnist', model='small_unet', model_kw=dict(ch=32, ch_mult=[1, 2, 2]), precond='log_edm',
+                          weighting='precond', time_sampling='log_uniform', steps=6000, batch_size=64, lr=2e-3,
+                          weight_decay=0.0, schedule='cosine', warmup=200, grad_clip=1.0, ema_decay=0.999,
+                          cpu_amp=True, ckpt_every=250, log_every=50),
 }
-"Training presets: the paper's per dataset (Sec. 6, App. E, with the sources above), plus `smoke` and `toy` for CPUs."
+"Training presets: the paper's per dataset (Sec. 6, App. E, with the sources above), plus `smoke`, `toy` and `cpu` (the CPU recipe of chapter 24, for mnist, fashion_mnist and kmnist)."
 
 def make_config(preset=None, dataset=None, **overrides) -> TrainConfig:
     """A `TrainConfig` from a preset (default: the dataset's own paper preset), with `dataset` replacing the preset's
@@ -124,15 +131,19 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor
     return torch.cat(out)
 
 def get_batch(X: torch.Tensor, step: int, cfg, rank: int = 0, world: int = 1, device='cpu'):
-    """(x0, t, z) of this rank at `step`. The global batch and all its noise (t = k/N by `losses.sample_time`,
-    z standard normal) come from generators seeded by (seed, step); rank r keeps rows r::world."""
+    """(x0, t, z) of this rank at `step`. The global batch and all its noise (t = k/N by `losses.sample_time`, or
+    log-uniform on [1/N, 1] with `cfg.time_sampling='log_uniform'`; z standard normal) come from generators seeded by (seed, step); rank r keeps rows r::world."""
     from dale_nbdev.losses import sample_time
     B = cfg.batch_size
     idx = batch_indices(step, B, X.shape[0], cfg.seed)[rank::world]
     x0 = X[idx.to(X.device)].to(device, non_blocking=True)
     gbm = GBM(cfg.sigma, N=cfg.N)
-    t = sample_time(B, gbm, generator=torch.Generator().manual_seed(step_seed(cfg.seed, step, 1)),
-                    dtype=torch.float32)[rank::world].to(device)
+    g_t = torch.Generator().manual_seed(step_seed(cfg.seed, step, 1))
+    if getattr(cfg, 'time_sampling', 'uniform') == 'log_uniform':   # log t uniform on [log(1/N), 0]
+        t = cfg.N ** (torch.rand(B, generator=g_t, dtype=torch.float64) - 1)
+        t = t.to(torch.float32)[rank::world].to(device)
+    else:
+        t = sample_time(B, gbm, generator=g_t, dtype=torch.float32)[rank::world].to(device)
     g = torch.Generator(device=device).manual_seed(step_seed(cfg.seed, step, 2))
     z = torch.randn((B, *X.shape[1:]), generator=g, device=device)[rank::world]
     return x0, t, z
@@ -228,15 +239,22 @@ def _model_params(name: str) -> set:
 
 def build_model(cfg: TrainConfig) -> nn.Module:
     """`get_model(cfg.model, ...)` with the dataset's channels (`in_channels`) and the process's `sigma` filled in
-    where the constructor takes them, then `cfg.model_kw` (JSON lists become tuples)."""
+    where the constructor takes them, then `cfg.model_kw` (JSON lists become tuples); wrapped in `LogPrecond`
+    (EDM preconditioning in log space, chapter 06) when `cfg.precond == 'log_edm'`."""
     from dale_nbdev.models import get_model
     from dale_nbdev.data import DATASET_INFO
     accepted, kw = _model_params(cfg.model), {}
     channels = DATASET_INFO.get(cfg.dataset, {}).get('channels')
     if channels and 'in_channels' in accepted: kw['in_channels'] = channels
     if 'sigma' in accepted: kw['sigma'] = cfg.sigma
+    if getattr(cfg, 'precond', 'none') == 'log_edm' and 'scale_by_sigma' in accepted: kw['scale_by_sigma'] = False
     kw.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.model_kw.items()})
-    return get_model(cfg.model, **kw)
+    net = get_model(cfg.model, **kw)
+    if getattr(cfg, 'precond', 'none') == 'log_edm':
+        from dale_nbdev.beyond import LogPrecond
+        return LogPrecond(net, GBM(cfg.sigma, N=cfg.N))
+    if cfg.precond != 'none': raise ValueError(f"precond must be 'none' or 'log_edm', got {cfg.precond!r}")
+    return net
 
 def load_training_data(cfg: TrainConfig):
     "(X, Y) of the training split named by the config (the first `n_train` examples if n_train > 0)."
@@ -246,7 +264,7 @@ def load_training_data(cfg: TrainConfig):
     if cfg.n_train: X, Y = X[:cfg.n_train], (None if Y is None else Y[:cfg.n_train])
     return X, Y
 
-RESULT_FIELDS = ('dataset', 'model', 'model_kw', 'sigma', 'N', 'weighting', 'batch_size', 'accum', 'lr', 'weight_decay', 'betas',
+RESULT_FIELDS = ('dataset', 'model', 'model_kw', 'sigma', 'N', 'weighting', 'precond', 'time_sampling', 'batch_size', 'accum', 'lr', 'weight_decay', 'betas',
                   'eps', 'schedule', 'warmup', 'grad_clip', 'ema_decay', 'seed', 'n_train')
 "The `TrainConfig` fields that change the numbers a run produces: a resume must not change them."
 
@@ -303,7 +321,13 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
             net = ddp = DDP(model, device_ids=[device.index] if cuda else None)
         if cfg.compile: net = torch.compile(net)
         gbm = GBM(cfg.sigma, N=cfg.N)
-        amp = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if (cuda and cfg.amp) else contextlib.nullcontext
+        if cuda and cfg.amp: amp = lambda: torch.autocast('cuda', dtype=torch.bfloat16)
+        elif not cuda and cfg.cpu_amp: amp = lambda: torch.autocast('cpu', dtype=torch.bfloat16)
+        else: amp = contextlib.nullcontext
+        if cfg.weighting == 'precond':
+            from dale_nbdev.beyond import precond_weighting
+            weighting = precond_weighting(gbm)
+        else: weighting = cfg.weighting
         log = _jsonl(out / 'log.jsonl', rank == 0)
         last_good = [int(state['step']) if state is not None else None]
 
@@ -339,7 +363,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
                 with (contextlib.nullcontext() if sync else ddp.no_sync()):
                     with amp():
                         loss = mdsm_loss(net, x0[m::cfg.accum], gbm, t=t[m::cfg.accum], z=z[m::cfg.accum],
-                                         weighting=cfg.weighting) / cfg.accum
+                                         weighting=weighting) / cfg.accum
                     loss.backward()
                 lval = lval + loss.detach().float()
             if world > 1: dist.all_reduce(lval); lval = lval / world
