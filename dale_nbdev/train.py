@@ -46,6 +46,7 @@ class TrainConfig:
     grad_clip: float = 1.0            # max global gradient norm (0: none)
     ema_decay: float = 0.999
     seed: int = 0
+    split: str = 'train'              # the split trained on: 'train', or 'test' where no train split exists (KMNIST)
     n_train: int = 0                  # 0: the whole training split; n > 0: its first n examples
     ckpt_every: int = 5000            # rolling `checkpoint.pt` every K steps and at the end
     snapshot_every: int = 0           # also keep `ckpt_{step}.pt` every K steps (0: never)
@@ -257,15 +258,16 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     return net
 
 def load_training_data(cfg: TrainConfig):
-    "(X, Y) of the training split named by the config (the first `n_train` examples if n_train > 0)."
+    "(X, Y) of the split named by the config (`cfg.split`, normally 'train'; the first `n_train` examples if n_train > 0)."
     from dale_nbdev.data import load_dataset
-    ds = load_dataset(cfg.dataset, root=cfg.data_root, train=True)
+    if cfg.split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {cfg.split!r}")
+    ds = load_dataset(cfg.dataset, root=cfg.data_root, train=cfg.split == 'train')
     X, Y = ds.tensors[0], (ds.tensors[1] if len(ds.tensors) > 1 else None)
     if cfg.n_train: X, Y = X[:cfg.n_train], (None if Y is None else Y[:cfg.n_train])
     return X, Y
 
 RESULT_FIELDS = ('dataset', 'model', 'model_kw', 'sigma', 'N', 'weighting', 'precond', 'time_sampling', 'batch_size', 'accum', 'lr', 'weight_decay', 'betas',
-                  'eps', 'schedule', 'warmup', 'grad_clip', 'ema_decay', 'seed', 'n_train')
+                  'eps', 'schedule', 'warmup', 'grad_clip', 'ema_decay', 'seed', 'split', 'n_train')
 "The `TrainConfig` fields that change the numbers a run produces: a resume must not change them."
 
 def _jsonl(path, enabled):
