@@ -28,6 +28,7 @@ def dale_train(
     weighting: str = None,         # M-DSM weighting lambda(t): none, sigma2t, sigma4t2
     model: str = None,             # score network (ncsn_deeper, ncsn_deeper_lean, ddpmpp, ddpmpp_deep, small_unet, toy_mlp)
     ema_decay: float = None,       # EMA decay
+    split: str = None,             # split to train on: train (default), or test where no train split exists
     n_train: int = None,           # use only the first N training examples
     ckpt_every: int = None,        # checkpoint every K steps
     log_every: int = None,         # log every K steps
@@ -42,7 +43,7 @@ def dale_train(
     if dataset is None and preset is None: dataset = 'toy'
     out = Path(out or f"runs/{dataset or PRESETS[preset]['dataset']}")
     given = dict(seed=seed, batch_size=batch_size, accum=accum, lr=lr, weighting=weighting, model=model,
-                 ema_decay=ema_decay, n_train=n_train, ckpt_every=ckpt_every, log_every=log_every,
+                 ema_decay=ema_decay, split=split, n_train=n_train, ckpt_every=ckpt_every, log_every=log_every,
                  sample_every=sample_every, device=device, data_root=data_root, steps=steps)
     if compile: given['compile'] = True
     if no_amp: given['amp'] = False
