@@ -97,7 +97,7 @@ PRESETS = {
     'toy':           dict(dataset='toy', model='toy_mlp', steps=1500, batch_size=512, lr=2e-3, weight_decay=0.0,
                           schedule='cosine', warmup=0, grad_clip=0.0, ema_decay=0.99, ckpt_every=500, log_every=100),
     'cpu':           dict(dataset='mnist', model='small_unet', model_kw=dict(ch=32, ch_mult=[1, 2, 2]), precond='log_edm',
-                          weighting='precond', time_sampling='log_uniform', steps=6000, batch_size=64, lr=2e-3,
+                          weighting='precond', time_sampling='log_uniform', steps=4000, batch_size=64, lr=2e-3,
                           weight_decay=0.0, schedule='cosine', warmup=200, grad_clip=1.0, ema_decay=0.999,
                           cpu_amp=True, ckpt_every=250, log_every=50),
 }
