@@ -64,7 +64,8 @@ PAPER_PROTOCOL = dict(
     features='InceptionV3 2048-d pool features; gray images replicated to 3 channels and resized to 299x299 (Sec. 6.4)',
     implementation=("torcheval's FrechetInceptionDistance and torchmetrics' KID (Sec. 6.4). torcheval's FID uses "
                     "torchvision's ImageNet InceptionV3 (inputs in [0, 1], bilinear resize), not the TF-FID network "
-                    "that torchmetrics/torch-fidelity port, so its values are not interchangeable with torchmetrics' FID"),
+                    "that torchmetrics/torch-fidelity port, so its values are not interchangeable with "
+                    "torchmetrics' FID"),
     checkpoint='EMA weights (CIFAR-10: EMA checkpoints every 50k iterations, Table 1 caption and App. E)',
     sampler_settings='(delta, L, chi) of Tables 3-4 from a grid search with 1,024 samples per setting (Sec. 6.3)')
 "What the paper says about how Table 1 was measured."
