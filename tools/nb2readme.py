@@ -14,7 +14,7 @@ def render(nb_path='nbs/index.ipynb'):
     parts = []
     for c in nb['cells']:
         src = cell_text(c).strip('\n')
-        if c['cell_type'] == 'markdown': parts.append(src)
+        if c['cell_type'] == 'markdown': parts.append(src.replace('](images/', '](nbs/images/'))  # README sits one level up
         elif c['cell_type'] == 'code':
             lines = src.splitlines()
             if any(l.strip().startswith('#|') and ('hide' in l or 'export' in l or 'default_exp' in l) for l in lines): continue
