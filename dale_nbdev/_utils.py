@@ -5,13 +5,16 @@
 # %% auto #0
 __all__ = ['SeedStream', 'stream_seed', 'step_seed', 'stream_generator', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_json', 'atomic_save_torch', 'atomic_save_image', 'expand_time', 'batch_time', 'pick_device',
-           'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_choice']
+           'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_choice', 'check_float_range',
+           'check_time_grid', 'FolderBusyError', 'FolderLock']
 
 # %% ../nbs/09_utils.ipynb #a3238856
-import contextlib, enum, json, os, tempfile
+import contextlib, enum, json, math, os, socket, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
+try: import fcntl
+except ImportError: fcntl = None                                   # Windows: FolderLock is a no-op
 
 # %% ../nbs/09_utils.ipynb #c95c2022
 class SeedStream(enum.IntEnum):
@@ -157,3 +160,70 @@ def check_choice(name: str, value, valid):
     valid = tuple(valid)
     if value not in valid: raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
     return value
+
+def check_float_range(name: str, value, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False) -> float:
+    "Raise a `ValueError` unless `value` is a finite number between `lo` and `hi` (ends closed unless `*_open`)."
+    try: v = float(value); ok = not isinstance(value, (bool, str)) and math.isfinite(v)
+    except (TypeError, ValueError): ok = False
+    if ok and lo is not None and (v < lo or (lo_open and v == lo)): ok = False
+    if ok and hi is not None and (v > hi or (hi_open and v == hi)): ok = False
+    if not ok:
+        left = "(-inf" if lo is None else f"{'(' if lo_open else '['}{lo}"
+        right = "inf)" if hi is None else f"{hi}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be a finite number in {left}, {right}, got {value!r}")
+    return v
+
+def check_time_grid(times, name: str = "times") -> torch.Tensor:
+    """Raise a `ValueError` unless `times` is a non-empty 1-D grid of finite times in (0, 1], strictly decreasing
+    (a sampler runs from noise to data); returns it as a float64 CPU tensor."""
+    v = torch.as_tensor(times, dtype=torch.float64).detach().cpu()
+    if v.ndim != 1 or v.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of times, got shape {tuple(v.shape)}")
+    check_time(v, name)
+    up = torch.nonzero(v[1:] >= v[:-1]).flatten()
+    if up.numel():
+        i = int(up[0])
+        raise ValueError(f"{name} must be strictly decreasing (from noise to data); "
+                         f"{name}[{i}] = {float(v[i]):.6g} <= {name}[{i + 1}] = {float(v[i + 1]):.6g}")
+    return v
+
+# %% ../nbs/09_utils.ipynb #64b9576d
+class FolderBusyError(RuntimeError):
+    "Another live process holds the folder's `FolderLock`."
+
+def _lock_holder(fd) -> str:
+    "Who holds the lock, as recorded in the lock file by the holder."
+    try: d = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (OSError, ValueError): d = {}
+    if not d: return "holder unknown"
+    return f"pid {d.get('pid')} on {d.get('host')}, since {d.get('since')}: {' '.join(d.get('argv', []))[:200]}"
+
+class FolderLock:
+    """An exclusive lock on `folder` for one writer's lifetime: `fcntl.flock` on `folder/name` (created with the
+    folder). Released by `release()`, at the end of a `with` block, or by the kernel when the process exits or dies;
+    a second writer gets a `FolderBusyError` naming the holder's pid."""
+    def __init__(self, folder, name: str = ".lock"): self.path, self.fd = Path(folder) / name, None
+
+    def acquire(self) -> "FolderLock":
+        if self.fd is not None: return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _lock_holder(fd); os.close(fd)
+                raise FolderBusyError(f"{self.path.parent} is in use by another writer ({holder}). Wait for it to "
+                                      f"finish or stop it, or choose another folder.") from None
+        info = dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime("%Y-%m-%d %H:%M:%S"), argv=sys.argv)
+        os.ftruncate(fd, 0); os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is None: return
+        with contextlib.suppress(OSError): os.ftruncate(self.fd, 0)
+        if fcntl is not None: fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd); self.fd = None
+
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *exc): self.release()
