@@ -11,6 +11,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 from .lognormal import check_positive
+from ._utils import check_finite, check_float_range, check_int_range, check_time, check_time_grid
 
 # %% ../nbs/05_samplers.ipynb #228b8ddf
 def _coefficients(gbm, t, x):
@@ -58,11 +59,24 @@ def _score(score_fn, x, t, name, k, j):
     try: return score_fn(x, t)
     except ValueError as e: raise ValueError(f"{name}: score_fn failed at outer step k={k}, inner step j={j}: {e}") from e
 
+def _check_sampler_args(x_init, delta, L, chi, n_denoise, times, denoise_t):
+    """Refuse what would silently give garbage, once per call (never per step): `delta` > 0, `L` >= 1 (0 only for
+    terminal denoising alone, `n_denoise` >= 1), `chi` >= 0, a decreasing time grid in (0, 1], a finite, positive
+    `x_init` (the samplers multiply it; Eq. 13 keeps its sign, so a non-positive start gives non-positive samples)."""
+    check_float_range("delta", delta, 0, None, lo_open=True)
+    n_denoise = check_int_range("n_denoise", n_denoise, 0)
+    check_int_range("L", L, 0 if n_denoise else 1)
+    check_float_range("chi", chi, 0)
+    if times is not None: check_time_grid(times)
+    if denoise_t is not None: check_time(float(denoise_t), "denoise_t")
+    check_positive(check_finite(x_init, "x_init"), "x_init")
+
 @torch.no_grad()
 def _annealed_sampler(step, name, score_fn, x_init, gbm, delta, L=1, chi=1.0, n_denoise=0, generator=None,
                       callback=None, disable=False, times=None, denoise_t=None):
+    _check_sampler_args(x_init, delta, L, chi, n_denoise, times, denoise_t)
     N = getattr(gbm, "N", 1000)
-    times = get_times(N) if times is None else torch.as_tensor(times, dtype=torch.float64)
+    times = get_times(N) if times is None else check_time_grid(times)
     x, kappa, B = x_init.clone(), 1.0, x_init.shape[0]
     tvec = lambda t: torch.full((B,), float(t), dtype=x.dtype, device=x.device)
     for i, t in enumerate(tqdm(times.tolist(), disable=disable, desc=name)):
@@ -116,7 +130,12 @@ def lognormal_init(shape, mu_hat, sigma_hat, generator=None, dtype=None, device=
     `mu_hat`, `sigma_hat` scalars or per-channel tensors (C,) broadcast along dim 1."""
     dtype = dtype or torch.get_default_dtype()
     mu, s = torch.as_tensor(mu_hat, dtype=dtype, device=device), torch.as_tensor(sigma_hat, dtype=dtype, device=device)
+    check_finite(mu, "mu_hat"); check_finite(s, "sigma_hat")
     if not bool((s > 0).all()): raise ValueError("sigma_hat must be > 0")
+    for name, v in (("mu_hat", mu), ("sigma_hat", s)):
+        if v.ndim == 1 and v.numel() != 1 and (len(shape) < 2 or v.numel() != shape[1]):
+            ch = f"{shape[1]} channel{'s' * (shape[1] != 1)}" if len(shape) >= 2 else "no channel dimension"
+            raise ValueError(f"{name} has {v.numel()} per-channel values but shape {tuple(shape)} has {ch}")
     view = lambda v: v.reshape(1, -1, *([1] * (len(shape) - 2))) if v.ndim == 1 else v
     z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
     return torch.exp(view(mu) + view(s) * z)
