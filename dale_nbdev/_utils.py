@@ -138,12 +138,12 @@ def check_finite(x, name: str = "x"):
         if bool(bad.any()): raise ValueError(f"{name} must be finite; {int(bad.sum())} of {v.numel()} entries are nan or inf")
     return x
 
-def check_time(t, name: str = "t"):
-    "Raise a `ValueError` unless `t` (a number or tensor of times) is finite and in (0, 1]."
+def check_time(t, name: str = "t", allow_zero: bool = False):
+    "Raise a `ValueError` unless `t` (a number or tensor of times) is finite and in (0, 1] (`allow_zero`: [0, 1])."
     v = torch.as_tensor(t, dtype=torch.float64)
-    if v.numel() and not bool((torch.isfinite(v) & (v > 0) & (v <= 1)).all()):
+    if v.numel() and not bool((torch.isfinite(v) & ((v >= 0) if allow_zero else (v > 0)) & (v <= 1)).all()):
         got = f"{float(v)}" if v.numel() == 1 else f"values in [{float(v.min())}, {float(v.max())}]"
-        raise ValueError(f"{name} must be a finite time in (0, 1], got {got}")
+        raise ValueError(f"{name} must be a finite time in {'[' if allow_zero else '('}0, 1], got {got}")
     return t
 
 def check_int_range(name: str, value, lo=None, hi=None) -> int:
