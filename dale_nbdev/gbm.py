@@ -8,7 +8,7 @@ __all__ = ['PROCESS_KINDS', 'MultiplicativeProcess', 'GBM', 'GeometricGBM', 'pro
 # %% ../nbs/01_gbm.ipynb #32c88b29
 import math
 import torch
-from ._utils import check_positive, check_finite, check_int_range, expand_time
+from ._utils import check_positive, check_finite, check_int_range, check_time, expand_time
 from .lognormal import lognormal_log_prob
 
 # %% ../nbs/01_gbm.ipynb #620ea696
@@ -75,30 +75,36 @@ class MultiplicativeProcess:
         "Forward SDE coefficients (drift, diffusion) of Eq. 5: $(\\mu_t\\circ x, \\sigma_t x)$ (diagonal diffusion)."
         return self.mu_at(t, x) * x, self.sigma_at(t, x) * x
 
-    def log_marginal(self, x0, t):
-        "(loc, scale) of $\\log X_t \\mid X_0 = x_0$: $\\log x_0 + D(t)$ and $\\sqrt{V(t)}$, broadcast to `x0`'s shape."
-        x0 = check_positive(x0, "x0")
+    def _log_marginal(self, x0, t):
+        "`log_marginal` without its argument checks (for callers that made them)."
         tt = expand_time(t, x0)
         loc = torch.log(x0) + self.drift_integral(tt)
         scale = torch.sqrt(torch.as_tensor(self.variance_integral(tt), dtype=x0.dtype)).expand_as(loc)
         return loc, scale
 
+    def log_marginal(self, x0, t):
+        """(loc, scale) of $\\log X_t \\mid X_0 = x_0$: $\\log x_0 + D(t)$ and $\\sqrt{V(t)}$, broadcast to `x0`'s shape.
+        `t` in [0, 1] (at t = 0 the law is the point mass at `x0`, scale 0)."""
+        return self._log_marginal(check_positive(x0, "x0"), check_time(t, "t", allow_zero=True))
+
     def sample(self, x0, t, z=None, generator=None):
-        "Sample $X_t \\mid X_0 = x_0$ in closed form, Eq. 6: $x_0\\circ\\exp(D(t) + \\sqrt{V(t)}\\,z)$; `t` a float or per-sample (B,) tensor."
+        """Sample $X_t \\mid X_0 = x_0$ in closed form, Eq. 6: $x_0\\circ\\exp(D(t) + \\sqrt{V(t)}\\,z)$; `t` in [0, 1], a float
+        or a per-sample (B,) tensor."""
         loc, scale = self.log_marginal(x0, t)
         if z is None: z = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
         return torch.exp(loc + scale * z)
 
     def cond_log_prob(self, xt, x0, t):
-        "Elementwise $\\log p(x_t \\mid x_0)$ (sum over the last dims for the joint)."
-        loc, scale = self.log_marginal(x0, t)
+        "Elementwise $\\log p(x_t \\mid x_0)$ (sum over the last dims for the joint); `t` in (0, 1]."
+        loc, scale = self._log_marginal(check_positive(x0, "x0"), check_time(t, "t"))
         return lognormal_log_prob(xt, loc, scale)
 
     def cond_hyvarinen_score(self, xt, x0, t):
-        """M-DSM target, Eq. 16: $x_t\\circ\\nabla_{x_t}\\log p(x_t\\mid x_0) = -\\big(1 + (\\log x_t - \\log x_0 - D(t))/V(t)\\big)$.
-        For constant GBM $D(t) = t(\\mu - \\sigma^2/2)$ and $V(t) = \\sigma^2 t$; for App. C the integrals replace them."""
+        """M-DSM target, Eq. 16: $x_t\\circ\\nabla_{x_t}\\log p(x_t\\mid x_0) = -\\big(1 + (\\log x_t - \\log x_0 - D(t))/V(t)\\big)$,
+        `t` in (0, 1] (at t = 0 the law has no density). For constant GBM $D(t) = t(\\mu - \\sigma^2/2)$ and
+        $V(t) = \\sigma^2 t$; for App. C the integrals replace them."""
         xt = check_positive(xt, "xt")
-        loc, scale = self.log_marginal(x0, t)
+        loc, scale = self._log_marginal(check_positive(x0, "x0"), check_time(t, "t"))
         return -(1 + (torch.log(xt) - loc) / scale ** 2)
 
     def simulate(self, x0, t_end, n_steps, scheme="em", generator=None, noise=None, return_path=False):
@@ -108,6 +114,7 @@ class MultiplicativeProcess:
         "exact" log-space increments with the exact integrals $D$, $V$ (exact for any schedule).
         `noise` (n_steps, *x0.shape) standard normals, to couple schemes; returns $X_{t_{end}}$ or the path (n_steps+1, ...)."""
         if scheme not in ("em", "log", "exact"): raise ValueError(f"unknown scheme {scheme!r}")
+        check_time(t_end, "t_end"); n_steps = check_int_range("n_steps", n_steps, 1)
         dt = float(t_end) / n_steps
         if noise is None: noise = torch.randn((n_steps, *x0.shape), generator=generator, dtype=x0.dtype, device=x0.device)
         x = x0.clone() if scheme == "em" else torch.log(check_positive(x0, "x0"))
