@@ -9,7 +9,7 @@ __all__ = ['ScoreWrapper', 'SigmaScaled', 'LogPrecond', 'precond_weighting']
 import math
 import torch
 from torch import nn
-from ._utils import check_positive, expand_time, batch_time
+from ._utils import check_positive, check_time, expand_time, batch_time
 
 # %% ../nbs/08_precond.ipynb #a711c175
 class ScoreWrapper(nn.Module):
@@ -28,6 +28,13 @@ class ScoreWrapper(nn.Module):
             net = self.__dict__.get("_modules", {}).get("net")
             if net is None or name == "net": raise
             return getattr(net, name)
+
+    def checked_time(self, t, x) -> torch.Tensor:
+        """`t` as a (B,) tensor on `x`'s device, refused unless every entry is in (0, 1] (the score does not exist at
+        t = 0 and the process is not defined past 1); skipped while `torch.compile` traces, where it would break the graph."""
+        t = batch_time(t, x)
+        if not torch.compiler.is_compiling(): check_time(t, "t")
+        return t
 
     def variance(self, t, x):
         "$V(t)$ broadcast against `x` (t a float or (B,) tensor), in `x`'s dtype."
@@ -50,7 +57,7 @@ class SigmaScaled(ScoreWrapper):
             for k in keys: state_dict[prefix + "net." + k[len(prefix):]] = state_dict.pop(k)
 
     def forward(self, x, t):
-        t = batch_time(t, x)
+        t = self.checked_time(t, x)
         out = self.net(x, t)
         return out / torch.sqrt(self.variance(t, out))
 
@@ -74,7 +81,7 @@ class LogPrecond(ScoreWrapper):
         return dict(s2=s2, D=D, c_in=torch.rsqrt(s2 + sd2), c_skip=sd2 / (s2 + sd2), c_out=torch.sqrt(s2 * sd2 / (s2 + sd2)))
 
     def forward(self, x, t):
-        t = batch_time(t, x)
+        t = self.checked_time(t, x)
         k = self.coefficients(t, x)
         y = torch.log(check_positive(x, "x")) - k["D"] - self.log_center
         F_ = self.net(torch.exp(k["c_in"] * y), t)
