@@ -10,7 +10,8 @@ import json, os, sys, time
 from pathlib import Path
 import torch
 from fastcore.script import call_parse, store_true
-from .train import TrainConfig, PRESETS, RESULT_FIELDS, make_config, train, load_run, pick_device
+from ._utils import pick_device
+from .train import TrainConfig, PRESETS, RESULT_FIELDS, make_config, train, load_run
 
 # %% ../nbs/14_cli.ipynb #959cfe73
 @call_parse
@@ -69,8 +70,7 @@ def dale_train(
           f"checkpoint {out / 'checkpoint.pt'}")
     if cfg.dataset == 'toy':
         from dale_nbdev.toy import toy_report
-        from dale_nbdev.gbm import GBM
-        m = toy_report(res['ema'], out, gbm=GBM(cfg.sigma, N=cfg.N), disable=quiet)
+        m = toy_report(res['ema'], out, gbm=res['process'], disable=quiet)
         print(f"toy report: {out / 'toy.png'}, {out / 'metrics.json'}")
         print(json.dumps({k: m[k] for k in ('sw2_samples', 'sw2_floor', 'sw2_prior') if k in m}))
 
@@ -96,19 +96,20 @@ def dale_sample(
     quiet: store_true = False,     # no progress bar
 ):
     "Draw samples from a trained run with ADLS or ASAMS; write uint8 .npz (images, labels, meta) and a PNG grid."
-    from dale_nbdev.evaluate import generate, save_samples, sampler_settings
-    from dale_nbdev.gbm import GBM
+    from dale_nbdev.sample import generate, save_samples, sampler_settings
+    from dale_nbdev.train import checkpoint_step
     dev = pick_device(device)
-    model, cfg, step = load_run(run, which=which, device=dev)
+    model, process, cfg = load_run(run, which=which, device=dev)
+    step = checkpoint_step(run)
     if cfg.dataset == 'toy': raise SystemExit("dale_sample draws images; the toy run's samples are in its toy report")
     settings = sampler_settings(cfg.dataset, sampler, init, L=L, delta=delta, chi=chi, n_denoise=n_denoise)
     times = None
     if n_levels:
         from dale_nbdev.samplers import get_times
-        full = get_times(cfg.N)
+        full = get_times(process.N)
         times = full[torch.linspace(0, len(full) - 1, min(n_levels, len(full))).round().long()]
     t0 = time.time()
-    x, lab = generate(model, cfg.dataset, n=n, sampler=sampler, init=init, settings=settings, gbm=GBM(cfg.sigma, N=cfg.N),
+    x, lab = generate(model, cfg.dataset, n=n, sampler=sampler, init=init, settings=settings, process=process,
                       init_params=init_params, batch_size=batch_size, seed=seed, device=dev, data_root=data_root or cfg.data_root,
                       times=times, progress=not quiet, return_labels=True)
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
@@ -139,7 +140,8 @@ def dale_eval(
     seed: int = 0,                 # seed of KID's random subsets
 ):
     "FID and KID of saved samples against a real split (InceptionV3 and/or domain-classifier features), with the protocol."
-    from dale_nbdev.evaluate import load_samples, evaluate_samples, real_uint8
+    from dale_nbdev.sample import load_samples, real_uint8
+    from dale_nbdev.evaluate import evaluate_samples
     u8, labels, meta = load_samples(samples)
     dataset = dataset or meta.get('dataset')
     if dataset is None: raise SystemExit("--dataset is needed (the samples' meta does not name one)")
