@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ._utils import batch_time
 from .gbm import GBM
 from .precond import SigmaScaled
+from .toy import ToyMLP                                   # chapter 07's network for 2-D data
 
 # %% ../nbs/11_models.ipynb #5c817418
 _all_ = ["batch_time"]   # `batch_time(t, x)`: t as a (B,) tensor on x's device (chapter 09)
@@ -350,7 +351,6 @@ def get_model(name: str, *, scale_by_sigma: bool = True, sigma=None, process=Non
     network. 'toy_mlp' builds chapter 07's `ToyMLP(sigma=sigma, **kw)` (its own output form)."""
     name = name.lower()
     if name == "toy_mlp":
-        from dale_nbdev.toy import ToyMLP                             # imported lazily: chapter 07 builds on this chapter
         return ToyMLP(**kw) if sigma is None else ToyMLP(sigma=sigma, **kw)
     if name not in _NETWORKS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(_NETWORKS)}, toy_mlp")
