@@ -172,11 +172,13 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     check_choice('time_sampling', cfg.time_sampling, ('uniform', 'log_uniform'))
     check_choice('schedule', cfg.schedule, ('constant', 'cosine'))
     check_choice('split', cfg.split, ('train', 'test'))
-    check_choice('sampler', cfg.sampler, ('adls', 'asams')); check_choice('init', cfg.init, ('class_average', 'lognormal'))
+    check_choice('sampler', cfg.sampler, ('adls', 'asams'))
+    check_choice('init', cfg.init, ('class_average', 'lognormal'))
     if cfg.batch_size % cfg.accum:
         raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of accum ({cfg.accum})")
     try: pick_device(cfg.device)
-    except (RuntimeError, ValueError): raise ValueError(f"device must be auto, cpu, cuda, cuda:N, ...; got {cfg.device!r}") from None
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N, ...; got {cfg.device!r}") from None
     return cfg
 
 # %% ../nbs/12_training.ipynb #38f5c3a2
@@ -330,7 +332,8 @@ def load_training_data(cfg: TrainConfig):
     ds = load_dataset(cfg.dataset, root=cfg.data_root, train=cfg.split == 'train')
     X, Y = ds.tensors[0], (ds.tensors[1] if len(ds.tensors) > 1 else None)
     if cfg.n_train > len(X):
-        raise ValueError(f"n_train must be <= {len(X)} (the size of {cfg.dataset}'s {cfg.split} split), got {cfg.n_train}")
+        raise ValueError(f"n_train must be <= {len(X)} (the size of {cfg.dataset}'s {cfg.split} split), "
+                         f"got {cfg.n_train}")
     if cfg.n_train: X, Y = X[:cfg.n_train], (None if Y is None else Y[:cfg.n_train])
     return X, Y
 
