@@ -15,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
-from ._utils import stream_generator, atomic_write, atomic_write_bytes
-from .data import load_dataset, class_averages
+from ._utils import stream_generator, atomic_write, atomic_write_bytes, atomic_write_json, atomic_save_torch
+from ._utils import FolderLock
+from .data import DATASET_INFO, load_dataset, class_averages
 from .paper import PAPER_SAMPLER_SETTINGS, PAPER_LOGNORMAL_FIT
 from . import samplers
 
@@ -94,39 +95,88 @@ def _model_device(model):
     p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
     return p.device if p is not None else torch.device('cpu')
 
+def _open_parts(parts_dir, key: dict) -> Path:
+    """The folder of finished batches of one sample set, created with `settings.json` = `key`; a folder that holds
+    batches of other settings is refused (they would be mixed into this set)."""
+    d = Path(parts_dir); f = d / 'settings.json'
+    key = json.loads(json.dumps(key))
+    if f.is_file():
+        old = json.loads(f.read_text())
+        if old != key:
+            diff = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
+            raise ValueError(f"{d} holds batches drawn with other settings (differing: {diff}); remove it or choose "
+                             f"another output")
+    else: atomic_write_json(key, f)
+    return d
+
+def _load_part(path: Path, idx: range):
+    "(x, labels) of a finished batch file for samples `idx`, or None if absent or unreadable (it is drawn again)."
+    if not path.is_file(): return None
+    try: d = torch.load(path, weights_only=True)
+    except Exception: return None
+    return (d['x'], d['labels']) if isinstance(d, dict) and d.get('index') == [idx.start, idx.stop] else None
+
 def generate(model, dataset: str, n: int = 64, sampler: str = 'adls', init: str = 'class_average', settings=None,
              process=None, train_x=None, train_y=None, init_params: str = 'paper', batch_size: int = 256,
              seed: int = 0, device=None, data_root=None, times=None, progress: bool = True,
-             return_labels: bool = False, gbm=None):
+             return_labels: bool = False, gbm=None, parts_dir=None, parts_key=None):
     """Draw `n` samples of a trained `model(x, t) -> h` (or a `score_fn`) with ADLS (Algorithm 1) or ASAMS
     (Algorithm 2) walking back `process` (the run's forward process; required), in batches of `batch_size`, from
     `init` (Sec. 6.2), with the paper's (L, delta, chi, n_denoise) for `dataset` updated by `settings`; `times`
     replaces the time grid t_k = k/N. Sample i draws its start and its noise from its own streams (seed, i): the
     result does not depend on `batch_size`. `train_x`, `train_y`: the training split (loaded from `dataset` if
     None). Returns float samples (n, ...) and, with `return_labels`, the class each class-average start came from.
-    Non-finite values raise `FloatingPointError` naming the step (chapter 05). `gbm`: old name of `process`."""
+    Non-finite values raise `FloatingPointError` naming the step (chapter 05). `gbm`: old name of `process`.
+    `parts_dir`: keep every finished batch there (one file per index range, written atomically, the folder locked
+    against a second writer) and reuse those found, so that a killed run continues where it stopped; `parts_key`
+    (a JSON-able dict, e.g. the checkpoint's step) joins the settings that the folder's batches must share.
+    The training data are loaded only where the start needs them (not for Table 2's log-normal start)."""
     if sampler not in ('adls', 'asams'): raise ValueError(f"sampler must be 'adls' or 'asams', got {sampler!r}")
     process = process if process is not None else gbm
     if process is None: raise ValueError("generate needs the forward process the model was trained with: pass "
                                          "process= (load_run returns it with the model)")
     st = sampler_settings(dataset, sampler, init, **(settings or {}))
     device = torch.device(device) if device is not None else _model_device(model)
-    if train_x is None:
+    needs_data = init == 'class_average' or init_params == 'fit' or dataset not in PAPER_LOGNORMAL_FIT
+    if train_x is None and needs_data:
         ds = load_dataset(dataset, root=data_root, train=True); train_x, train_y = ds.tensors[0], ds.tensors[1]
     start = SampleInit.from_data(init, process, train_x, train_y, params=init_params, dataset=dataset,
                                  generator=stream_generator(seed, 'sample_init', 'default'))
-    run, score_fn, shape = getattr(samplers, sampler), make_score_fn(model, device), tuple(train_x.shape[1:])
+    info = DATASET_INFO.get(dataset, {})
+    shape = tuple(train_x.shape[1:]) if train_x is not None else (info['channels'], info['size'], info['size'])
+    run, score_fn = getattr(samplers, sampler), make_score_fn(model, device)
+    parts = None
+    if parts_dir is not None:
+        lock = FolderLock(parts_dir).acquire()
+        proc = process.to_dict() if hasattr(process, 'to_dict') else repr(process)
+        key = dict(parts_key or {}, dataset=dataset, sampler=sampler, init=init, init_params=init_params, settings=st,
+                   seed=seed, process=proc, shape=list(shape), times=None if times is None else
+                   [float(v) for v in torch.as_tensor(times).flatten()])
+        try: parts = _open_parts(parts_dir, key)
+        except BaseException: lock.release(); raise
+    try: xs, ys = _draw(run, score_fn, start, process, st, n, batch_size, shape, seed, device, times, progress, parts)
+    finally:
+        if parts is not None: lock.release()
+    x = torch.cat(xs)
+    return (x, None if ys[0] is None else torch.cat(ys)) if return_labels else x
+
+def _draw(run, score_fn, start, process, st, n, batch_size, shape, seed, device, times, progress, parts):
+    "The batches of `generate`, each loaded from `parts` when finished before, else drawn (and kept there)."
     xs, ys = [], []
     for off in range(0, n, batch_size):
         idx = range(off, min(off + batch_size, n))
+        f = None if parts is None else parts / f'{idx.start:08d}-{idx.stop:08d}.pt'
+        got = None if f is None else _load_part(f, idx)
+        if got is not None:
+            xs.append(got[0]); ys.append(got[1]); continue
         x0, lab = start(idx, shape, row_generators(seed, 'sample_init', idx, device), device=device)
         g = (row_generators(seed, 'sampler', idx, device) if _samplers_take_row_generators()
              else stream_generator(seed, 'sampler', off, device=device))
         x = run(score_fn, x0, process, st['delta'], L=st['L'], chi=st['chi'], n_denoise=st['n_denoise'], generator=g,
                 times=times, disable=not progress)
         xs.append(x.float().cpu()); ys.append(lab)
-    x = torch.cat(xs)
-    return (x, None if ys[0] is None else torch.cat(ys)) if return_labels else x
+        if f is not None: atomic_save_torch(dict(index=[idx.start, idx.stop], x=xs[-1], labels=lab), f)
+    return xs, ys
 
 def terminal_denoise(model, x, process, sampler: str, delta: float, n_denoise: int, times=None,
                      batch_size: int = 1000):
