@@ -14,6 +14,7 @@ import torch.nn as nn
 from .sample import *
 from .features import *
 from . import sample as _sample, features as _features
+from ._utils import check_finite
 
 # %% ../nbs/13c_evaluate.ipynb #116bfecc
 #| eval: false
@@ -30,6 +31,7 @@ def frechet_kernel_distances(real_f: torch.Tensor, fake_f: torch.Tensor, kid_sub
     "FID and KID (mean, std over subsets) by torchmetrics on precomputed features (N, d)."
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
+    check_finite(real_f, "real features"); check_finite(fake_f, "sample features")     # before any BLAS call
     d = real_f.shape[1]
     fid = FrechetInceptionDistance(feature=_Precomputed(d))
     fid.update(real_f.double(), real=True); fid.update(fake_f.double(), real=False)
@@ -131,13 +133,19 @@ def evaluate_samples(fake_u8: torch.Tensor, dataset: str, metric: str = 'domain'
     `inception_weights=None` downloads them); `metric='domain'`: the dataset's domain classifier (or
     `classifier`), plus class histograms."""
     if metric not in ('inception', 'domain'): raise ValueError(f"metric must be 'inception' or 'domain', got {metric!r}")
+    if not (torch.is_tensor(fake_u8) and fake_u8.dtype == torch.uint8 and fake_u8.ndim == 4):
+        raise ValueError(f"fake_u8 must be uint8 images (N, C, H, W), got "
+                         f"{getattr(fake_u8, 'dtype', type(fake_u8).__name__)} {tuple(getattr(fake_u8, 'shape', ()))}: "
+                         f"convert samples x in [1, 2] with sample.to_uint8(x)")
     if real_u8 is None: real_u8 = real_uint8(dataset, split, n_real, data_root)
     kw = dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed, batch_size=batch_size,
               device=device, domain_device=device)
     if metric == 'inception':
         from dale_nbdev.features import find_inception_weights
-        weights = inception_weights or find_inception_weights()[0]
-        if weights is None: raise FileNotFoundError("no InceptionV3 FID weights (pass inception_weights=PATH)")
+        weights, why = find_inception_weights(inception_weights)
+        if weights is None:
+            raise FileNotFoundError(f"{why}. Give the FID weights ({INCEPTION_FILE}) as inception_weights=PATH "
+                                    f"(dale_eval --inception_weights PATH) or in DALE_INCEPTION_WEIGHTS")
         ev = Evaluator(real_u8, inception=weights, inception_feature=inception_feature, **kw)
     else:
         if classifier is not None: clf, info = classifier, dict(path='(given)')
@@ -145,6 +153,12 @@ def evaluate_samples(fake_u8: torch.Tensor, dataset: str, metric: str = 'domain'
         ev = Evaluator(real_u8, classifier=clf, info=info, **kw)
     res = ev(fake_u8)[metric]
     proto = dict(dataset=dataset, real_split=split, **ev.protocol(metric, len(fake_u8)))
+    d, n_min = (inception_feature if metric == 'inception' else ev.clf.num_features), min(len(fake_u8), len(real_u8))
+    if n_min < d:                                       # fewer samples than dimensions: singular covariances
+        proto['warning'] = (f"{n_min} images in a {d}-d feature space: with fewer samples than dimensions the "
+                            f"covariance estimates are singular and FID is dominated by its estimation bias; use at "
+                            f"least {d} (the paper's protocol: 50,000)")
+        warnings.warn(proto['warning'])
     if metric == 'inception' and inception_weights is None:
         proto['weights'] = f"{weights} (torch-fidelity weights-inception-2015-12-05)"
     return dict(res, protocol=proto)

@@ -51,7 +51,10 @@ INCEPTION_FILE = 'weights-inception-2015-12-05-6726825d.pth'
 
 def find_inception_weights(path=None, download=None) -> tuple:
     """(path or None, message): the FID InceptionV3 weights from `path`, env DALE_INCEPTION_WEIGHTS or torch hub's
-    cache; else, unless `download` is False, downloaded into that cache (needs internet)."""
+    cache; else, unless `download` is False, downloaded into that cache (needs internet). A `path` or
+    DALE_INCEPTION_WEIGHTS naming no file is an error (`FileNotFoundError`), never silently replaced."""
+    for what, p in (('inception weights', path), ('DALE_INCEPTION_WEIGHTS', os.environ.get('DALE_INCEPTION_WEIGHTS'))):
+        if p and not Path(p).is_file(): raise FileNotFoundError(f"{what} {p}: no such file")
     cached = Path(torch.hub.get_dir()) / 'checkpoints' / INCEPTION_FILE
     found = next((str(p) for p in (path, os.environ.get('DALE_INCEPTION_WEIGHTS'), cached)
                   if p and Path(p).is_file()), None)
@@ -63,7 +66,8 @@ def find_inception_weights(path=None, download=None) -> tuple:
         if cached.is_file(): return str(cached), f'InceptionV3 FID weights downloaded to {cached}'
         return None, 'the InceptionV3 download left no file: Inception FID/KID skipped'
     except Exception as e:
-        return None, f'InceptionV3 weights unavailable ({type(e).__name__}): Inception FID/KID skipped'
+        return None, (f'InceptionV3 weights could not be downloaded ({type(e).__name__}: {str(e)[:120]}; offline?): '
+                      f'Inception FID/KID skipped')
 
 class DomainClassifier(nn.Module):
     """A small CNN classifier of one dataset (two conv + pool stages, a 128-d penultimate layer, a linear head).
