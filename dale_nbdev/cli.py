@@ -6,27 +6,86 @@
 __all__ = ['dale_train', 'dale_sample', 'dale_eval']
 
 # %% ../nbs/14_cli.ipynb #eb4b6a22
-import json, os, sys, time
+import contextlib, hashlib, json, os, shutil, sys, time, warnings
 from pathlib import Path
+import numpy as np
 import torch
 from fastcore.script import call_parse, store_true
-from ._utils import pick_device
-from .train import TrainConfig, PRESETS, RESULT_FIELDS, make_config, train, load_run
+from ._utils import (FolderLock, FolderBusyError, atomic_write_json, check_choice, check_float_range,
+                               check_int_range, pick_device)
+from .data import DATASET_INFO, DatasetNotFoundError, DatasetCorruptError
+from .losses import WEIGHTINGS
+from .train import (TrainConfig, PRESETS, RESULT_FIELDS, RUN_KEYS, CheckpointError, TrainingInterrupted,
+                              check_config, make_config, train, load_run, load_checkpoint, _check_resume)
+
+# %% ../nbs/14_cli.ipynb #bf45890e
+_USER_ERRORS = (ValueError, FileNotFoundError, CheckpointError, DatasetNotFoundError, DatasetCorruptError,
+                FolderBusyError)
+
+_RUN_ERRORS = (CheckpointError, DatasetNotFoundError, DatasetCorruptError, FolderBusyError)
+
+@contextlib.contextmanager
+def _user_errors(prog: str, options=(), kinds=_USER_ERRORS):
+    """Within the block, an error that describes a bad input, a damaged file or a busy folder ends the command with
+    `PROG: error: MESSAGE` (exit status 1, no traceback); a message that starts with the name of one of `options`
+    shows it as `--name`. `kinds`: the exception types to report so."""
+    try: yield
+    except kinds as e:
+        msg = str(e).strip()
+        if msg.split(' ', 1)[0] in options: msg = '--' + msg
+        raise SystemExit(f"{prog}: error: {msg}") from None
+
+def _check_device(name: str) -> torch.device:
+    try: return pick_device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+
+def _check_folder(name: str, path):
+    if path is not None and not Path(path).is_dir(): raise ValueError(f"{name} {path}: no such folder")
+
+def _probe_lock(folder: Path):
+    "Refuse at once (FolderBusyError naming the holder) if another process writes in `folder`."
+    if folder.is_dir():
+        with FolderLock(folder): pass
 
 # %% ../nbs/14_cli.ipynb #959cfe73
+_TRAIN_OPTIONS = ('dataset', 'preset', 'steps', 'seed', 'batch_size', 'accum', 'lr', 'weighting', 'model',
+                  'ema_decay', 'split', 'n_train', 'ckpt_every', 'log_every', 'sample_every', 'device', 'threads',
+                  'data_root')
+
+def _train_config(out: Path, resume: bool, preset, dataset, given: dict) -> TrainConfig:
+    """The configuration of the run to start or continue. A resume reads it from the checkpoint (the copy in
+    `config.json` is not needed) and refuses every option that conflicts with it, naming the option."""
+    if not resume:
+        if (out / 'checkpoint.pt').exists():
+            raise ValueError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+        return make_config(preset, dataset=dataset, **given)
+    if preset is not None: raise ValueError("preset cannot be combined with --resume: the run's own settings are used")
+    state = load_checkpoint(out, keys=RUN_KEYS)
+    saved = TrainConfig.from_dict(state['config'])
+    clash = {k: (v, getattr(saved, k)) for k, v in dict(given, dataset=dataset).items()
+             if v is not None and k in RESULT_FIELDS and v != getattr(saved, k)}
+    if clash:
+        raise ValueError("resume: " + "; ".join(f"--{k} {v!r} conflicts with the run's {k} = {s!r}"
+                                                for k, (v, s) in clash.items())
+                         + ". These change the run's results: start a new run (another --out) instead")
+    cfg = check_config(saved.replace(**given))
+    _check_resume(cfg, state)
+    return cfg
+
 @call_parse
 def dale_train(
     dataset: str = None,           # mnist, fashion_mnist, kmnist, cifar10 or toy (default: the preset's, else toy)
     out: str = None,               # run folder (default: runs/DATASET)
-    preset: str = None,            # training preset (default: the dataset's paper preset; also smoke, toy)
+    preset: str = None,            # training preset (default: the dataset's paper preset; also smoke, toy, cpu)
     steps: int = None,             # training iterations (default: the preset's)
-    resume: store_true = False,    # continue the run in OUT from its checkpoint (its config.json is reused)
+    resume: store_true = False,    # continue the run in OUT from its checkpoint (which holds its configuration)
     data_root: str = None,         # dataset root (default: $DALE_DATA, else ./data)
     seed: int = None,              # random seed
     batch_size: int = None,        # global batch size
     accum: int = None,             # gradient accumulation micro-batches per process
     lr: float = None,              # AdamW learning rate
-    weighting: str = None,         # M-DSM weighting lambda(t): none, sigma2t, sigma4t2
+    weighting: str = None,         # M-DSM weighting lambda(t): none, sigma2t, sigma4t2, precond
     model: str = None,             # score network (ncsn_deeper, ncsn_deeper_lean, ddpmpp, ddpmpp_deep, small_unet, toy_mlp)
     ema_decay: float = None,       # EMA decay
     split: str = None,             # split to train on: train (default), or test where no train split exists
@@ -40,29 +99,33 @@ def dale_train(
     threads: int = None,           # CPU threads for torch (default: torch's own; 1 for the toy, too small to gain from more)
     quiet: store_true = False,     # no progress bar
 ):
-    "Train a multiplicative score model (M-DSM, Eq. 38) with the engine of chapter 12; the toy dataset also writes its report."
-    if dataset is None and preset is None: dataset = 'toy'
-    out = Path(out or f"runs/{dataset or PRESETS[preset]['dataset']}")
-    given = dict(seed=seed, batch_size=batch_size, accum=accum, lr=lr, weighting=weighting, model=model,
-                 ema_decay=ema_decay, split=split, n_train=n_train, ckpt_every=ckpt_every, log_every=log_every,
-                 sample_every=sample_every, device=device, data_root=data_root, steps=steps)
-    if compile: given['compile'] = True
-    if no_amp: given['amp'] = False
-    given = {k: v for k, v in given.items() if v is not None}
-    if resume:
-        if not (out / 'config.json').exists(): raise SystemExit(f"--resume: no run in {out} (config.json missing)")
-        cfg = TrainConfig.from_json(out / 'config.json')
-        clash = {k: v for k, v in given.items() if k in RESULT_FIELDS and v != getattr(cfg, k)}
-        if clash: raise SystemExit(f"--resume: {clash} would change the run's results; start a new run instead")
-        cfg = cfg.replace(**given)
-    else:
-        if (out / 'checkpoint.pt').exists():
-            raise SystemExit(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-        cfg = make_config(preset, dataset=dataset, **given)
+    """Train a multiplicative score model (M-DSM, Eq. 38) with the engine of chapter 12; the toy dataset also writes
+    its report. Ctrl-C (or SIGTERM) saves a checkpoint and exits; `--resume` continues it."""
+    prog = 'dale_train'
+    with _user_errors(prog, _TRAIN_OPTIONS):
+        if dataset is None and preset is None and not resume: dataset = 'toy'
+        if dataset is not None: check_choice('dataset', dataset, tuple(DATASET_INFO))
+        if preset is not None: check_choice('preset', preset, tuple(PRESETS))
+        if threads is not None: check_int_range('threads', threads, 1)
+        _check_folder('data_root', data_root)
+        if out is None and dataset is None and preset is None: raise ValueError("--resume needs --out (the run folder)")
+        out = Path(out or f"runs/{dataset or PRESETS[preset]['dataset']}")
+        given = dict(seed=seed, batch_size=batch_size, accum=accum, lr=lr, weighting=weighting, model=model,
+                     ema_decay=ema_decay, split=split, n_train=n_train, ckpt_every=ckpt_every, log_every=log_every,
+                     sample_every=sample_every, device=device, data_root=data_root, steps=steps)
+        if compile: given['compile'] = True
+        if no_amp: given['amp'] = False
+        given = {k: v for k, v in given.items() if v is not None}
+        _probe_lock(out)
+        cfg = _train_config(out, resume, preset, dataset, given)
     n_threads = threads if threads is not None else (1 if cfg.dataset == 'toy' else None)
     if n_threads: torch.set_num_threads(n_threads)
     t0 = time.time()
-    res = train(cfg, out, resume=resume, progress=not quiet)
+    try:
+        with _user_errors(prog, kinds=_RUN_ERRORS): res = train(cfg, out, resume=resume, progress=not quiet)
+    except TrainingInterrupted as e:
+        print(f"{prog}: {e} (--resume --out {out})", file=sys.stderr); raise SystemExit(128 + e.signum) from None
+    except OSError as e: raise SystemExit(f"{prog}: error: {e}; the last checkpoint is intact") from None
     if int(os.environ.get('RANK', 0)) != 0: return
     losses = [l for _, l in res['history']]
     print(f"trained {cfg.model} on {cfg.dataset}: {cfg.steps} steps in {time.time() - t0:.1f}s; "
@@ -75,89 +138,183 @@ def dale_train(
         print(json.dumps({k: m[k] for k in ('sw2_samples', 'sw2_floor', 'sw2_prior') if k in m}))
 
 # %% ../nbs/14_cli.ipynb #e8851c7d
+def _sample_key(step, cfg, **settings) -> str:
+    "8 hex digits that change with every setting that changes the samples (the checkpoint's step included)."
+    d = dict(settings, step=step, process=cfg.process)
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+def _npz_path(out) -> Path:
+    "The file `--out` names: OUT itself if it ends in .npz, else OUT.npz (what numpy would write)."
+    out = Path(out)
+    return out if out.suffix == '.npz' else out.with_name(out.name + '.npz')
+
 @call_parse
 def dale_sample(
     run: str,                      # run folder (or checkpoint file) written by dale_train
-    out: str = None,               # output .npz (default: RUN/samples_SAMPLER_INIT_nN_seedS.npz)
+    out: str = None,               # output .npz (default: RUN/samples_SAMPLER_INIT_nN_seedS_KEY.npz)
     n: int = 64,                   # number of samples
     sampler: str = 'adls',         # adls (Algorithm 1) or asams (Algorithm 2)
     init: str = 'class_average',   # class_average or lognormal (Sec. 6.2)
     L: int = None,                 # inner steps per noise level (default: the paper's table)
     delta: float = None,           # step size (default: the paper's table)
-    chi: float = None,             # noise annealing factor (default: the paper's table)
+    chi: float = None,             # noise annealing factor in (0, 1] (default: the paper's table)
     n_denoise: int = None,         # terminal denoising steps (default: the paper's table)
     init_params: str = 'paper',    # lognormal start: paper (Table 2) or fit (fitted to the data at t = 1)
     n_levels: int = None,          # quick preview: only this many evenly spaced noise levels (default: all N-1)
-    batch_size: int = 256,         # samples per batch
+    batch_size: int = 256,         # samples per batch (each finished batch is kept until the file is written)
     seed: int = 0,                 # random seed
     which: str = 'ema',            # ema or model weights
     device: str = 'auto',          # auto, cpu, cuda, ...
     data_root: str = None,         # dataset root (class averages / training data)
+    overwrite: store_true = False, # replace an existing OUT and discard its unfinished batches
     quiet: store_true = False,     # no progress bar
 ):
-    "Draw samples from a trained run with ADLS or ASAMS; write uint8 .npz (images, labels, meta) and a PNG grid."
-    from dale_nbdev.sample import generate, save_samples, sampler_settings
-    from dale_nbdev.train import checkpoint_step
-    dev = pick_device(device)
-    model, process, cfg = load_run(run, which=which, device=dev)
-    step = checkpoint_step(run)
-    if cfg.dataset == 'toy': raise SystemExit("dale_sample draws images; the toy run's samples are in its toy report")
-    settings = sampler_settings(cfg.dataset, sampler, init, L=L, delta=delta, chi=chi, n_denoise=n_denoise)
+    """Draw samples from a trained run with ADLS or ASAMS; write uint8 .npz (images, labels, meta) and a PNG grid.
+    Finished batches are kept in OUT.parts/ until OUT is written, so a killed run continues where it stopped."""
+    from dale_nbdev.sample import generate, save_samples, sampler_settings, _samplers_take_row_generators
+    from dale_nbdev.samplers import get_times
+    prog = 'dale_sample'
+    with _user_errors(prog, ('n', 'sampler', 'init', 'L', 'delta', 'chi', 'n_denoise', 'init_params', 'n_levels',
+                             'batch_size', 'seed', 'which', 'device', 'data_root')):
+        check_int_range('n', n, 1); check_choice('sampler', sampler, ('adls', 'asams'))
+        check_choice('init', init, ('class_average', 'lognormal'))
+        check_choice('init_params', init_params, ('paper', 'fit'))
+        if L is not None: check_int_range('L', L, 1)
+        if delta is not None: check_float_range('delta', delta, 0, lo_open=True)
+        if chi is not None: check_float_range('chi', chi, 0, 1, lo_open=True)
+        if n_denoise is not None: check_int_range('n_denoise', n_denoise, 0)
+        check_int_range('batch_size', batch_size, 1); check_int_range('seed', seed, 0)
+        check_choice('which', which, ('ema', 'model'))
+        dev = _check_device(device); _check_folder('data_root', data_root)
+        ck = load_checkpoint(run, keys=RUN_KEYS)
+        step = int(ck['step']); cfg = TrainConfig.from_dict(ck['config']); del ck
+        if cfg.dataset == 'toy':
+            raise ValueError("dale_sample draws images; the toy run's samples are in its toy report")
+        settings = sampler_settings(cfg.dataset, sampler, init, L=L, delta=delta, chi=chi, n_denoise=n_denoise)
+        if n_levels is not None: check_int_range('n_levels', n_levels, 1, cfg.N - 1)
+        per_sample = _samplers_take_row_generators()
+        key = _sample_key(step, cfg, which=which, sampler=sampler, init=init, init_params=init_params, n=n, seed=seed,
+                          settings=settings, n_levels=n_levels, batch_size=None if per_sample else batch_size)
+        run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+        path = _npz_path(out) if out else run_dir / f'samples_{sampler}_{init}_n{n}_seed{seed}_{key}.npz'
+        if path.exists() and not overwrite:
+            raise ValueError(f"{path} exists{' (samples with exactly these settings)' if not out else ''}; pass "
+                             f"--overwrite to replace it, or choose another --out")
+        parts = path.with_suffix('.parts')
+        _probe_lock(parts)
+        if overwrite and parts.is_dir():
+            with FolderLock(parts):
+                for q in parts.iterdir():
+                    if q.name != '.lock': q.unlink()
+        model, process, cfg = load_run(run, which=which, device=dev)
     times = None
     if n_levels:
-        from dale_nbdev.samplers import get_times
         full = get_times(process.N)
         times = full[torch.linspace(0, len(full) - 1, min(n_levels, len(full))).round().long()]
     t0 = time.time()
-    x, lab = generate(model, cfg.dataset, n=n, sampler=sampler, init=init, settings=settings, process=process,
-                      init_params=init_params, batch_size=batch_size, seed=seed, device=dev, data_root=data_root or cfg.data_root,
-                      times=times, progress=not quiet, return_labels=True)
-    run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
-    out = Path(out) if out else run_dir / f'samples_{sampler}_{init}_n{n}_seed{seed}.npz'
+    with _user_errors(prog, kinds=_RUN_ERRORS + (FloatingPointError,)):
+        x, lab = generate(model, cfg.dataset, n=n, sampler=sampler, init=init, settings=settings, process=process,
+                          init_params=init_params, batch_size=batch_size, seed=seed, device=dev,
+                          data_root=data_root or cfg.data_root, times=times, progress=not quiet, return_labels=True,
+                          parts_dir=parts, parts_key=dict(step=step, which=which))
     meta = dict(run=str(run), step=step, which=which, dataset=cfg.dataset, sampler=sampler, init=init,
                 init_params=init_params, settings=settings, n_levels=n_levels, seed=seed, batch_size=batch_size,
                 seconds=time.time() - t0)
-    rep = save_samples(x, out, labels=lab, meta=meta)
-    print(f"{n} samples in {meta['seconds']:.1f}s -> {out} (+ .png); outside [1, 2] before uint8: "
-          f"{rep['n_below']} below, {rep['n_above']} above ({100 * rep['frac_outside']:.3f}%)")
+    try: rep = save_samples(x, path, labels=lab, meta=meta)
+    except OSError as e:
+        raise SystemExit(f"{prog}: error: writing {path} failed ({e}); the finished batches are kept in {parts}: "
+                         f"run the same command again to write it") from None
+    shutil.rmtree(parts, ignore_errors=True)
+    print(f"{n} samples in {meta['seconds']:.1f}s -> {path} (+ {path.with_suffix('.png').name}); outside [1, 2] "
+          f"before uint8: {rep['n_below']} below, {rep['n_above']} above ({100 * rep['frac_outside']:.3f}%)")
 
 # %% ../nbs/14_cli.ipynb #1a9c5833
+def _read_sample_file(path, dataset=None):
+    """(uint8 images (N, C, H, W), labels, meta, dataset) of a sample file, refused unless it holds uint8 images
+    (N, H, W, C) of the dataset's shape (its meta's dataset unless given), with the conversion to use."""
+    from dale_nbdev.sample import load_samples
+    p = Path(path)
+    if not p.is_file(): raise FileNotFoundError(f"{p}: no such file")
+    try:
+        with np.load(p) as z:
+            key = 'images' if 'images' in z else 'arr_0' if 'arr_0' in z else None
+            if key is None: raise ValueError(f"{p} has no 'images' array (arrays: {list(z.keys())})")
+            a = z[key]
+            meta = json.loads(str(z['meta'])) if 'meta' in z else {}
+    except (OSError, EOFError, KeyError) as e:
+        raise ValueError(f"{p} is not a readable .npz ({type(e).__name__}: {e})") from None
+    dataset = dataset or meta.get('dataset')
+    if dataset is None: raise ValueError(f"dataset is needed: {p} does not name one")
+    check_choice('dataset', dataset, tuple(k for k in DATASET_INFO if k != 'toy'))
+    info = DATASET_INFO[dataset]; want = (info['size'], info['size'], info['channels'])
+    if a.dtype.kind in 'fc' and not np.isfinite(a).all():
+        raise ValueError(f"{p}: {int((~np.isfinite(a)).sum())} image values are nan or inf")
+    if a.dtype != np.uint8:
+        raise ValueError(f"{p}: images must be uint8 in 0..255, got {a.dtype}. Samples x in [1, 2] convert with "
+                         f"np.clip(np.rint((x - 1) * 255), 0, 255).astype(np.uint8) (dale_nbdev.sample.to_uint8)")
+    shape = a.shape + ((1,) if a.ndim == 3 else ())
+    if len(shape) != 4 or shape[1:] != want:
+        hint = (" (channels first: transpose with a.transpose(0, 2, 3, 1))"
+                if len(shape) == 4 and shape[1:] == (want[2], want[0], want[1]) else "")
+        raise ValueError(f"{p}: images must have shape (N, {', '.join(map(str, want))}) for {dataset}, got "
+                         f"{a.shape}{hint}")
+    if shape[0] < 2: raise ValueError(f"{p}: FID and KID need at least 2 images, got {shape[0]}")
+    u8, labels, meta = load_samples(p)
+    return u8, labels, meta, dataset
+
 @call_parse
 def dale_eval(
     samples: str,                  # .npz written by dale_sample (images uint8 N,H,W,C)
     dataset: str = None,           # reference dataset (default: the one in the samples' meta)
     metric: str = 'domain',        # domain, inception or both
-    split: str = 'test',           # real split to compare with
+    split: str = 'test',           # real split to compare with: train or test
     n_real: int = None,            # first N real images (default: the whole split)
-    inception_weights: str = None, # local InceptionV3 FID weights (.pth); default: download torch-fidelity's
+    inception_weights: str = None, # InceptionV3 FID weights (.pth); default: $DALE_INCEPTION_WEIGHTS, else download
     inception_feature: int = 2048, # Inception feature layer: 64, 192, 768 or 2048
     kid_subsets: int = 100,        # KID subsets
     kid_subset_size: int = 1000,   # KID subset size (clipped to the sample sizes)
     batch_size: int = 256,         # feature batch size
     device: str = 'auto',          # auto, cpu, cuda, ...
     data_root: str = None,         # dataset root
-    out: str = None,               # JSON output (default: SAMPLES with .metrics.json)
+    out: str = None,               # JSON output (default: SAMPLES with .metrics.json; its folder is created)
     seed: int = 0,                 # seed of KID's random subsets
 ):
     "FID and KID of saved samples against a real split (InceptionV3 and/or domain-classifier features), with the protocol."
-    from dale_nbdev.sample import load_samples, real_uint8
+    from dale_nbdev.sample import real_uint8
     from dale_nbdev.evaluate import evaluate_samples
-    u8, labels, meta = load_samples(samples)
-    dataset = dataset or meta.get('dataset')
-    if dataset is None: raise SystemExit("--dataset is needed (the samples' meta does not name one)")
-    if metric not in ('domain', 'inception', 'both'): raise SystemExit(f"--metric must be domain, inception or both, got {metric}")
-    dev = pick_device(device)
-    real = real_uint8(dataset, split, n_real, data_root)
+    from dale_nbdev.features import find_inception_weights
+    prog = 'dale_eval'
+    with _user_errors(prog, ('dataset', 'metric', 'split', 'n_real', 'inception_feature', 'kid_subsets',
+                             'kid_subset_size', 'batch_size', 'seed', 'device', 'data_root')):
+        check_choice('metric', metric, ('domain', 'inception', 'both')); check_choice('split', split, ('train', 'test'))
+        if n_real is not None: check_int_range('n_real', n_real, 2)
+        check_choice('inception_feature', inception_feature, (64, 192, 768, 2048))
+        check_int_range('kid_subsets', kid_subsets, 1); check_int_range('kid_subset_size', kid_subset_size, 2)
+        check_int_range('batch_size', batch_size, 1); check_int_range('seed', seed, 0)
+        dev = _check_device(device); _check_folder('data_root', data_root)
+        u8, labels, meta, dataset = _read_sample_file(samples, dataset)
+        out = Path(out) if out else Path(samples).with_suffix('.metrics.json')
+        spaces = ('domain', 'inception') if metric == 'both' else (metric,)
+        if 'inception' in spaces:
+            inception_weights, why = find_inception_weights(inception_weights)
+            if inception_weights is None:
+                raise FileNotFoundError(f"{why}. Give torch-fidelity's FID weights as --inception_weights PATH or in "
+                                        f"DALE_INCEPTION_WEIGHTS")
+        real = real_uint8(dataset, split, n_real, data_root)
     res = dict(samples=str(samples), samples_meta=meta)
-    for m in (('domain', 'inception') if metric == 'both' else (metric,)):
-        res[m] = evaluate_samples(u8, dataset, metric=m, real_u8=real, split=split, inception_weights=inception_weights,
-                                  inception_feature=inception_feature, kid_subsets=kid_subsets,
-                                  kid_subset_size=kid_subset_size, batch_size=batch_size, device=dev,
-                                  data_root=data_root, seed=seed)
+    for m in spaces:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            res[m] = evaluate_samples(u8, dataset, metric=m, real_u8=real, split=split,
+                                      inception_weights=inception_weights, inception_feature=inception_feature,
+                                      kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, batch_size=batch_size,
+                                      device=dev,
+                                      data_root=data_root, seed=seed)
         r = res[m]
+        if 'warning' in r['protocol']: print(f"{prog}: warning ({m}): {r['protocol']['warning']}", file=sys.stderr)
         print(f"{m:9s} FID {r['fid']:.4f}  KID {r['kid_mean']:.5f} +- {r['kid_std']:.5f}  "
               f"({r['protocol']['n_fake']} samples vs {r['protocol']['n_real']} {split} images, {r['protocol']['features']})")
         if m == 'domain': print(f"          class histogram {r['class_histogram']} (TV to real {r['class_tv']:.3f})")
-    out = Path(out) if out else Path(samples).with_suffix('.metrics.json')
-    out.write_text(json.dumps(res, indent=1))
+    try: atomic_write_json(res, out)
+    except OSError as e: raise SystemExit(f"{prog}: error: writing {out} failed ({e})") from None
     print(f"-> {out}")
