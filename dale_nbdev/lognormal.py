@@ -10,7 +10,7 @@ import math
 import torch
 
 # %% ../nbs/00_lognormal.ipynb #bdc21c43
-from ._utils import check_positive   # chapter 09: the package's argument checks live in one place
+from ._utils import check_positive, renamed_kwargs  # chapter 09: the package's argument checks live in one place
 _all_ = ["check_positive"]
 
 # %% ../nbs/00_lognormal.ipynb #30ce57ca
@@ -110,15 +110,16 @@ class LogNormalMixture:
         "Score of $Y = \\log X$ at `y`: $\\nabla_y\\log p_Y(y) = 1 + h(e^y)$ (score change of variables)."
         return 1 + self.hyvarinen_score(torch.exp(y))
 
-    def diffuse(self, gbm, t):
-        """Exact law of $X_t$ when $X_0$ follows this mixture and $X$ follows the forward process `gbm`
+    @renamed_kwargs(gbm="process")
+    def diffuse(self, process, t):
+        """Exact law of $X_t$ when $X_0$ follows this mixture and $X$ follows the forward process `process`
         (a `GBM` or any object with `drift_integral(t)` and `variance_integral(t)`):
         each component stays log-normal with loc + $\\int_0^t(\\mu_s - \\sigma_s^2/2)\\,ds$ and
         scale$^2$ + $\\int_0^t \\sigma_s^2\\,ds$. `t` is a scalar."""
         t = float(t)
         if t < 0: raise ValueError(f"t must be >= 0, got {t}")
-        m = torch.as_tensor(gbm.drift_integral(t), dtype=self.locs.dtype)
-        v = torch.as_tensor(gbm.variance_integral(t), dtype=self.locs.dtype)
+        m = torch.as_tensor(process.drift_integral(t), dtype=self.locs.dtype)
+        v = torch.as_tensor(process.variance_integral(t), dtype=self.locs.dtype)
         return LogNormalMixture(self.weights, self.locs + m, torch.sqrt(self.scales ** 2 + v))
 
 # %% ../nbs/00_lognormal.ipynb #bdb7823b
