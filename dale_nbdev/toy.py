@@ -15,6 +15,7 @@ from .gbm import GBM
 from .reverse import sliced_wasserstein, oracle_score_fn
 from .samplers import adls, asams, fit_lognormal, lognormal_init
 from .losses import mdsm_loss, mesm_loss
+from ._utils import atomic_save_image, atomic_write_json
 
 # %% ../nbs/07_toy.ipynb #f99ea06b
 TOY_LOCS = ((-0.4, -0.4), (0.8, -0.2), (0.1, 0.9))
@@ -128,7 +129,7 @@ def toy_report(model, out_dir, gbm=None, n=2000, seed=0, mixture=None, delta=Non
         errors=errors, time_s=None)
     if figure: _toy_figure(model, mixture, gbm, data, x_init, samples, metrics, out_dir / "toy.png", show)
     metrics["time_s"] = time.time() - t_start
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_json(metrics, out_dir / "metrics.json")
     return metrics
 
 # %% ../nbs/07_toy.ipynb #7ee6a195
@@ -160,5 +161,5 @@ def _toy_figure(model, mixture, gbm, data, x_init, samples, metrics, path, show=
     lim = axs[3].get_xlim(); axs[3].plot(lim, lim, "k--", lw=0.8)
     axs[3].set_xlabel("exact h_1"); axs[3].set_ylabel("learned h_1"); axs[3].set_title("learned vs exact Hyvärinen score", fontsize=9)
     axs[3].legend(fontsize=7, markerscale=3)
-    fig.tight_layout(); fig.savefig(path)
+    fig.tight_layout(); atomic_save_image(fig, path)
     if show: plt.show()
