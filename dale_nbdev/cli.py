@@ -212,11 +212,15 @@ def dale_sample(
         full = get_times(process.N)
         times = full[torch.linspace(0, len(full) - 1, min(n_levels, len(full))).round().long()]
     t0 = time.time()
-    with _user_errors(prog, kinds=_RUN_ERRORS + (FloatingPointError,)):
-        x, lab = generate(model, cfg.dataset, n=n, sampler=sampler, init=init, settings=settings, process=process,
-                          init_params=init_params, batch_size=batch_size, seed=seed, device=dev,
-                          data_root=data_root or cfg.data_root, times=times, progress=not quiet, return_labels=True,
-                          parts_dir=parts, parts_key=dict(step=step, which=which))
+    try:
+        with _user_errors(prog, kinds=_RUN_ERRORS + (FloatingPointError,)):
+            x, lab = generate(model, cfg.dataset, n=n, sampler=sampler, init=init, settings=settings, process=process,
+                              init_params=init_params, batch_size=batch_size, seed=seed, device=dev,
+                              data_root=data_root or cfg.data_root, times=times, progress=not quiet,
+                              return_labels=True, parts_dir=parts, parts_key=dict(step=step, which=which))
+    except OSError as e:
+        raise SystemExit(f"{prog}: error: {e}; the finished batches are kept in {parts}: run the same command again "
+                         f"to continue") from None
     meta = dict(run=str(run), step=step, which=which, dataset=cfg.dataset, sampler=sampler, init=init,
                 init_params=init_params, settings=settings, n_levels=n_levels, seed=seed, batch_size=batch_size,
                 seconds=time.time() - t0)
