@@ -171,7 +171,7 @@ def dale_sample(
 ):
     """Draw samples from a trained run with ADLS or ASAMS; write uint8 .npz (images, labels, meta) and a PNG grid.
     Finished batches are kept in OUT.parts/ until OUT is written, so a killed run continues where it stopped."""
-    from dale_nbdev.sample import generate, save_samples, sampler_settings, _samplers_take_row_generators
+    from dale_nbdev.sample import generate, save_samples, save_grid, sampler_settings, _samplers_take_row_generators
     from dale_nbdev.samplers import get_times
     prog = 'dale_sample'
     with _user_errors(prog, ('n', 'sampler', 'init', 'L', 'delta', 'chi', 'n_denoise', 'init_params', 'n_levels',
@@ -224,7 +224,8 @@ def dale_sample(
     meta = dict(run=str(run), step=step, which=which, dataset=cfg.dataset, sampler=sampler, init=init,
                 init_params=init_params, settings=settings, n_levels=n_levels, seed=seed, batch_size=batch_size,
                 seconds=time.time() - t0)
-    try: rep = save_samples(x, path, labels=lab, meta=meta)
+    try:                                                   # the grid first: a file that exists is a finished set
+        save_grid(x[:100], path.with_suffix('.png')); rep = save_samples(x, path, labels=lab, meta=meta, grid=False)
     except OSError as e:
         raise SystemExit(f"{prog}: error: writing {path} failed ({e}); the finished batches are kept in {parts}: "
                          f"run the same command again to write it") from None
