@@ -25,7 +25,8 @@ from .train import TrainConfig, TrainStep, precision_flags
 
 # %% ../nbs/15_benchmarks.ipynb #ad728285
 def count_flops(fn, *args, **kw) -> int:
-    "FLOPs (multiply and add counted separately) of the matrix products and convolutions that `fn(*args, **kw)` runs, by `FlopCounterMode`."
+    """FLOPs (multiply and add counted separately) of the matrix products and convolutions that `fn(*args, **kw)`
+    runs, by `FlopCounterMode`."""
     with FlopCounterMode(display=False) as fc:
         fn(*args, **kw)
     return int(fc.get_total_flops())
@@ -35,7 +36,8 @@ def matmul_flops(n: int, m: int = None, k: int = None) -> int:
     return 2 * n * (m or n) * (k or n)
 
 def conv_flops(B: int, c_in: int, c_out: int, k: int, H: int, W: int) -> int:
-    "Closed form of a k x k convolution's forward FLOPs: $2\\,B\\,C_{in}C_{out}k^2HW$ (output H x W, groups 1, bias not counted)."
+    """Closed form of a k x k convolution's forward FLOPs: $2\\,B\\,C_{in}C_{out}k^2HW$ (output H x W, groups 1, bias
+    not counted)."""
     return 2 * B * c_in * c_out * k * k * H * W
 
 def closed_form_flops(model: nn.Module, *inputs) -> dict:
@@ -69,7 +71,8 @@ def matmul_peak(device='cpu', dtype=torch.float32, n: int = None, iters: int = N
     device = torch.device(device); cuda = device.type == 'cuda'
     n = n or (8192 if cuda else 2048); iters = iters or (20 if cuda else 2)
     g = torch.Generator(device=device).manual_seed(0)
-    a = torch.randn(n, n, generator=g, device=device).to(dtype); b = torch.randn(n, n, generator=g, device=device).to(dtype)
+    a = torch.randn(n, n, generator=g, device=device).to(dtype)
+    b = torch.randn(n, n, generator=g, device=device).to(dtype)
     best = 0.0
     with precision_flags(tf32, device):
         a @ b; synchronize(device)
@@ -84,7 +87,8 @@ def device_peaks(device='cpu', n: int = None) -> dict:
     "Measured matmul peaks: CUDA bf16 (reference), tf32, fp32; CPU fp32 (reference), bf16. `ref` names the reference."
     device = torch.device(device)
     if device.type == 'cuda':
-        return dict(ref='bf16', bf16=matmul_peak(device, torch.bfloat16, n), tf32=matmul_peak(device, torch.float32, n, tf32=True),
+        return dict(ref='bf16', bf16=matmul_peak(device, torch.bfloat16, n),
+                    tf32=matmul_peak(device, torch.float32, n, tf32=True),
                     fp32=matmul_peak(device, torch.float32, n, tf32=False))
     return dict(ref='fp32', fp32=matmul_peak(device, torch.float32, n), bf16=matmul_peak(device, torch.bfloat16, n))
 
@@ -146,7 +150,8 @@ BF16_UNIT_ROUNDOFF = 2.0 ** -8
 TF32_UNIT_ROUNDOFF = 2.0 ** -11
 
 def loss_tolerance(speed: SpeedConfig) -> float:
-    "Relative tolerance of a config's losses against fp32: 2.5u of bf16 (amp) or TF32 (tf32), else 1e-4 (fp32 sum reordering)."
+    """Relative tolerance of a config's losses against fp32: 2.5u of bf16 (amp) or TF32 (tf32), else 1e-4 (fp32 sum
+    reordering)."""
     if speed.amp: return 2.5 * BF16_UNIT_ROUNDOFF
     if speed.tf32: return 2.5 * TF32_UNIT_ROUNDOFF
     return 1e-4
@@ -233,7 +238,8 @@ def bench_train(name: str, speed: SpeedConfig, state: dict, batches, device='cpu
     return res
 
 def train_step_flops(model: nn.Module, batch, gbm=None) -> dict:
-    "FLOPs of one training step's forward and backward pass (M-DSM loss of `batch` = (x0, t, z)), counted in eager fp32."
+    """FLOPs of one training step's forward and backward pass (M-DSM loss of `batch` = (x0, t, z)), counted in eager
+    fp32."""
     gbm = gbm or GBM(); x0, t, z = batch
     model.train()
     with FlopCounterMode(display=False) as fc:
@@ -251,7 +257,8 @@ def batch_loss_se(model: nn.Module, batch, gbm=None) -> dict:
 
 # %% ../nbs/15_benchmarks.ipynb #4870d5e3
 def bench_sampling(name: str, speed: SpeedConfig, state: dict, dataset: str, batch: int, shape, device='cpu',
-                   model_kw=None, n_levels: int = 3, warmup_levels: int = 1, init: str = 'class_average', gbm=None) -> dict:
+                   model_kw=None, n_levels: int = 3, warmup_levels: int = 1, init: str = 'class_average',
+                   gbm=None) -> dict:
     """ADLS (Algorithm 1) sampling throughput at the paper's (L, delta, chi, n_denoise) for `dataset`: time `n_levels`
     noise levels after `warmup_levels`, extrapolate to the full schedule of E = (N-1) L + n_denoise evaluations.
     Returns score evaluations/s, image-evaluations/s and the extrapolated images/s and seconds per batch."""
@@ -268,7 +275,8 @@ def bench_sampling(name: str, speed: SpeedConfig, state: dict, dataset: str, bat
     x = 1 + torch.rand(batch, *shape, generator=g, device=device)
     if speed.channels_last and x.ndim == 4: x = x.contiguous(memory_format=torch.channels_last)
     times = get_times(gbm.N)
-    run = lambda ts: adls(score_fn, x, gbm, st['delta'], L=L, chi=st['chi'], n_denoise=0, generator=g, times=ts, disable=True)
+    run = lambda ts: adls(score_fn, x, gbm, st['delta'], L=L, chi=st['chi'], n_denoise=0, generator=g, times=ts,
+                          disable=True)
     with precision_flags(speed.tf32, device):
         synchronize(device); t0 = time.perf_counter(); run(times[:warmup_levels]); synchronize(device)
         warm = time.perf_counter() - t0
@@ -277,8 +285,8 @@ def bench_sampling(name: str, speed: SpeedConfig, state: dict, dataset: str, bat
     n_eval = n_levels * L; s_eval = dt / n_eval
     del net, model
     if speed.compile: torch._dynamo.reset()
-    return dict(path=speed.name, notes=notes, dataset=dataset, batch=batch, L=L, n_denoise=st['n_denoise'], evals_full=E,
-                timed_levels=n_levels, timed_evals=n_eval, warmup_s=warm, score_evals_per_s=1 / s_eval,
+    return dict(path=speed.name, notes=notes, dataset=dataset, batch=batch, L=L, n_denoise=st['n_denoise'],
+                evals_full=E, timed_levels=n_levels, timed_evals=n_eval, warmup_s=warm, score_evals_per_s=1 / s_eval,
                 image_evals_per_s=batch / s_eval, images_per_s=batch / (s_eval * E), s_per_batch=s_eval * E,
                 extrapolated=True)
 
@@ -292,15 +300,19 @@ BENCH_MODELS = {
 "Which dataset (image shape, sampler settings) each benchmarked network belongs to."
 
 SIZES = {
-    'smoke': dict(batch=4, warmup=1, iters=2, sample_batch=4, sample_evals=2, repeat_baseline=False, models=('small_unet', 'ncsn_deeper_lean'),
+    'smoke': dict(batch=4, warmup=1, iters=2, sample_batch=4, sample_evals=2, repeat_baseline=False,
+                  models=('small_unet', 'ncsn_deeper_lean'),
                   paths=('fp32_eager', 'fast_eager'), sample_paths=('fp32_eager', 'fast_eager'), peak_n=512,
-                  model_kw=dict(small_unet=dict(ch=8, ch_mult=(1, 2)), ncsn_deeper_lean=dict(ngf=8), ncsn_deeper=dict(ngf=8),
-                                ddpmpp=dict(nf=16, ch_mult=(1, 2), num_res_blocks=1))),
-    'small': dict(batch=8, warmup=1, iters=2, sample_batch=8, sample_evals=2, repeat_baseline=True, models=tuple(BENCH_MODELS),
+                  model_kw=dict(small_unet=dict(ch=8, ch_mult=(1, 2)), ncsn_deeper_lean=dict(ngf=8),
+                                ncsn_deeper=dict(ngf=8), ddpmpp=dict(nf=16, ch_mult=(1, 2), num_res_blocks=1))),
+    'small': dict(batch=8, warmup=1, iters=2, sample_batch=8, sample_evals=2, repeat_baseline=True,
+                  models=tuple(BENCH_MODELS),
                   paths=('fp32_eager', 'bf16', 'channels_last', 'fast_eager'),
                   sample_paths=('fp32_eager', 'fast_eager'), peak_n=2048, model_kw={}),
-    'full': dict(batch=128, warmup=10, iters=30, sample_batch=128, sample_evals=30, repeat_baseline=True, models=tuple(BENCH_MODELS),
-                 paths=('fp32_eager', 'trainer_default', 'bf16', 'channels_last', 'tf32', 'fast_eager', 'fast', 'fast_nosync'),
+    'full': dict(batch=128, warmup=10, iters=30, sample_batch=128, sample_evals=30, repeat_baseline=True,
+                 models=tuple(BENCH_MODELS),
+                 paths=('fp32_eager', 'trainer_default', 'bf16', 'channels_last', 'tf32', 'fast_eager', 'fast',
+                        'fast_nosync'),
                  sample_paths=('fp32_eager', 'trainer_default', 'fast'), peak_n=8192, model_kw={}),
 }
 "Benchmark sizes: `smoke` (CI), `small` (CPU at the paper's widths), `full` (GPU, batch 128)."
@@ -319,12 +331,13 @@ def device_info(device='cpu') -> dict:
              omp_num_threads=os.environ.get('OMP_NUM_THREADS'))
     if device.type == 'cuda':
         p = torch.cuda.get_device_properties(device)
-        d.update(name=p.name, cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), gpu_mem_gb=p.total_memory / 2 ** 30,
-                 capability=f'{p.major}.{p.minor}')
+        d.update(name=p.name, cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                 gpu_mem_gb=p.total_memory / 2 ** 30, capability=f'{p.major}.{p.minor}')
     return d
 
 def summarise(model_res: dict, base: str = 'fp32_eager') -> dict:
-    "Add speed-ups over `base`, the loss checks (`compare_losses`) and the recommendation to one model's results (in place)."
+    """Add speed-ups over `base`, the loss checks (`compare_losses`) and the recommendation to one model's results
+    (in place)."""
     b = model_res['train'][base]; se = model_res['loss0']
     for p, r in model_res['train'].items():
         r['speedup'] = r['steps_per_s'] / b['steps_per_s']
@@ -347,7 +360,8 @@ def run_benchmarks(size: str = 'smoke', device=None, models=None, paths=None, sa
     if available, else CPU); other arguments override the size's defaults. Returns a JSON-able dict."""
     if size not in SIZES: raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     S = SIZES[size]; device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    models = list(models or S['models']); paths = list(paths or S['paths']); sample_paths = list(sample_paths or S['sample_paths'])
+    models, paths = list(models or S['models']), list(paths or S['paths'])
+    sample_paths = list(sample_paths or S['sample_paths'])
     if 'fp32_eager' not in paths: paths = ['fp32_eager'] + paths
     B, warmup, iters = batch or S['batch'], S['warmup'] if warmup is None else warmup, iters or S['iters']
     sample_evals = sample_evals or S['sample_evals']
@@ -370,21 +384,24 @@ def run_benchmarks(size: str = 'smoke', device=None, models=None, paths=None, sa
         log(f"{name}: {mr['params'] / 1e6:.2f} M params, {fl['per_image'] / 1e9:.3f} GFLOP per image per training step")
         rb = S['repeat_baseline'] if repeat_baseline is None else repeat_baseline
         for p in paths + (['fp32_eager_repeat'] if rb else []):
-            r = bench_train(name, SPEED_CONFIGS[p.replace('_repeat', '')], state, batches, device, kw, warmup, iters, gbm)
+            r = bench_train(name, SPEED_CONFIGS[p.replace('_repeat', '')], state, batches, device, kw, warmup, iters,
+                            gbm)
             r['path'] = p
             r['tflops'] = fl['total'] * r['steps_per_s'] / 1e12
             r['utilisation'] = fl['total'] * r['steps_per_s'] / ref_peak
-            own = 'bf16' if r['config']['amp'] else ('tf32' if r['config']['tf32'] and 'tf32' in out['peaks'] else 'fp32')
+            tf32 = r['config']['tf32'] and 'tf32' in out['peaks']
+            own = 'bf16' if r['config']['amp'] else ('tf32' if tf32 else 'fp32')
             r['utilisation_own'] = fl['total'] * r['steps_per_s'] / out['peaks'][own]['flops_per_s']
             mr['train'][p] = r
-            log(f"  train {p:16s} {r['steps_per_s']:9.3f} steps/s {r['images_per_s']:10.1f} img/s  util {100 * r['utilisation']:6.2f} %"
-                f"  warm-up {r['warmup_s']:.1f} s  {'; '.join(r['notes'])}")
+            log(f"  train {p:16s} {r['steps_per_s']:9.3f} steps/s {r['images_per_s']:10.1f} img/s"
+                f"  util {100 * r['utilisation']:6.2f} %  warm-up {r['warmup_s']:.1f} s  {'; '.join(r['notes'])}")
         summarise(mr)
         if sample:
             for p in sample_paths:
-                r = bench_sampling(name, SPEED_CONFIGS[p], state, spec['dataset'], S['sample_batch'] if batch is None else B,
-                                   spec['shape'], device, kw, gbm=gbm,
-                                   n_levels=max(1, round(sample_evals / PAPER_SAMPLER_SETTINGS[(spec['dataset'], 'adls', 'class_average')]['L'])))
+                L = PAPER_SAMPLER_SETTINGS[(spec['dataset'], 'adls', 'class_average')]['L']
+                r = bench_sampling(name, SPEED_CONFIGS[p], state, spec['dataset'],
+                                   S['sample_batch'] if batch is None else B, spec['shape'], device, kw, gbm=gbm,
+                                   n_levels=max(1, round(sample_evals / L)))
                 mr['sampling'][p] = r
                 log(f"  sample {p:15s} {r['image_evals_per_s']:9.1f} image-evals/s -> {r['images_per_s']:8.3f} img/s"
                     f" (E = {r['evals_full']}, extrapolated)")
@@ -397,30 +414,41 @@ def results_markdown(res: dict) -> str:
     "Markdown tables (device, training, sampling) of a `run_benchmarks` result."
     i, pk = res['info'], res['peaks']
     peaks = ', '.join(f"{k} {v['flops_per_s'] / 1e12:.3f} TFLOP/s (n={v['n']})" for k, v in pk.items() if k != 'ref')
-    lines = [f"**Device** {i['name']} ({i['device']}), torch {i['torch']}" + (f", CUDA {i.get('cuda')}" if i['device'] == 'cuda' else '')
+    loads = lambda v: ', '.join(f'{x:.2f}' for x in v)
+    lines = [f"**Device** {i['name']} ({i['device']}), torch {i['torch']}"
+             + (f", CUDA {i.get('cuda')}" if i['device'] == 'cuda' else '')
              + f", {i['torch_threads']} torch threads of {i['cpu_count']} CPUs ({i['cpu']}), load average "
-             + (', '.join(f'{v:.2f}' for v in i['loadavg']) if i['loadavg'] else 'n/a')
-             + (f" (at the end: {', '.join(f'{v:.2f}' for v in i['loadavg_end'])})" if i.get('loadavg_end') else '') + f", {i['date']}.  ",
+             + (loads(i['loadavg']) if i['loadavg'] else 'n/a')
+             + (f" (at the end: {loads(i['loadavg_end'])})" if i.get('loadavg_end') else '') + f", {i['date']}.  ",
              f"**Measured matmul peaks** {peaks}; utilisation is against **{pk['ref']}**.  ",
-             f"**Size** `{res['size']}`: batch {res['batch']}, {res['warmup']} warm-up + {res['iters']} timed steps (median).", '',
-             '| model | params | GFLOP/img (fwd+bwd) | config | steps/s | images/s | speed-up | TFLOP/s | utilisation (ref. peak) | (own-precision peak) | loss diff, step 0 (tol) | max over steps (MC noise) | warm-up s |',
+             f"**Size** `{res['size']}`: batch {res['batch']}, {res['warmup']} warm-up + {res['iters']} timed steps "
+             "(median).", '',
+             '| model | params | GFLOP/img (fwd+bwd) | config | steps/s | images/s | speed-up | TFLOP/s '
+             '| utilisation (ref. peak) | (own-precision peak) | loss diff, step 0 (tol) | max over steps (MC noise) '
+             '| warm-up s |',
              '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for name, m in res['models'].items():
         for p, r in m['train'].items():
             lc = r.get('loss_check')
-            chk = '— | —' if lc is None else (f"{lc['first_rel']:.1e} ({lc['rtol']:.0e}) {'ok' if lc['ok_first'] else 'FAIL'} | "
-                                              f"{lc['max_rel']:.1e} ({lc['noise_rel']:.1e}) {'ok' if lc['ok_noise'] else 'FAIL'}")
-            lines.append(f"| {name} | {m['params'] / 1e6:.3g} M | {m['flops']['per_image'] / 1e9:.2f} | {p}{' ★' if p == m.get('recommended') else ''} | "
-                         f"{r['steps_per_s']:.3g} | {r['images_per_s']:.3g} | {r['speedup']:.2f}x | {r['tflops']:.3g} | "
-                         f"{100 * r['utilisation']:.1f} % | " + (f"{100 * r['utilisation_own']:.1f} %" if 'utilisation_own' in r else '—')
+            chk = '— | —' if lc is None else (
+                f"{lc['first_rel']:.1e} ({lc['rtol']:.0e}) {'ok' if lc['ok_first'] else 'FAIL'} | "
+                f"{lc['max_rel']:.1e} ({lc['noise_rel']:.1e}) {'ok' if lc['ok_noise'] else 'FAIL'}")
+            star = ' ★' if p == m.get('recommended') else ''
+            own = f"{100 * r['utilisation_own']:.1f} %" if 'utilisation_own' in r else '—'
+            lines.append(f"| {name} | {m['params'] / 1e6:.3g} M | {m['flops']['per_image'] / 1e9:.2f} | {p}{star} | "
+                         f"{r['steps_per_s']:.3g} | {r['images_per_s']:.3g} | {r['speedup']:.2f}x | "
+                         f"{r['tflops']:.3g} | {100 * r['utilisation']:.1f} % | " + own
                          + f" | {chk} | {r['warmup_s']:.1f} |")
     if any(m['sampling'] for m in res['models'].values()):
-        lines += ['', '| model | sampler settings | config | batch | score evals/s | image-evals/s | images/s (extrapolated) | s per batch (extrapolated) |',
+        lines += ['', '| model | sampler settings | config | batch | score evals/s | image-evals/s '
+                  '| images/s (extrapolated) | s per batch (extrapolated) |',
                   '|---|---|---|---|---|---|---|---|']
         for name, m in res['models'].items():
             for p, r in m['sampling'].items():
-                lines.append(f"| {name} | {r['dataset']} ADLS L={r['L']}, n_denoise={r['n_denoise']}: E={r['evals_full']} | {p} | {r['batch']} | "
-                             f"{r['score_evals_per_s']:.3g} | {r['image_evals_per_s']:.3g} | {r['images_per_s']:.3g} | {r['s_per_batch']:.3g} |")
-    notes = sorted({n for m in res['models'].values() for r in [*m['train'].values(), *m['sampling'].values()] for n in r['notes']})
+                lines.append(f"| {name} | {r['dataset']} ADLS L={r['L']}, n_denoise={r['n_denoise']}: "
+                             f"E={r['evals_full']} | {p} | {r['batch']} | {r['score_evals_per_s']:.3g} | "
+                             f"{r['image_evals_per_s']:.3g} | {r['images_per_s']:.3g} | {r['s_per_batch']:.3g} |")
+    notes = sorted({n for m in res['models'].values() for r in [*m['train'].values(), *m['sampling'].values()]
+                    for n in r['notes']})
     if notes: lines += ['', 'Switched off on this device: ' + '; '.join(notes) + '.']
     return '\n'.join(lines)
