@@ -111,8 +111,8 @@ class Ctx:
 
 def tb() -> str: return traceback.format_exc()[-6000:]
 
-API_MODULES = ('sample', 'features', 'evaluate', 'train', 'bench', 'beyond', 'precond', 'samplers', 'data', 'gbm',
-               '_utils')
+API_MODULES = ('sample', 'features', 'evaluate', 'train', 'bench', 'pf_ode', 'beyond', 'precond', 'samplers', 'data',
+               'gbm', '_utils')
 
 def api(name):
     "A public name of dale_nbdev from the first module of `API_MODULES` that defines it (names move between modules)."
@@ -543,29 +543,8 @@ def adls_samples(model, process, X, Y, n, ctx):
     return generate(model, 'mnist', n=n, sampler='adls', init='class_average', train_x=X, train_y=Y, times=times,
                     batch_size=ctx.S['sample_batch'], seed=0, device=ctx.device, progress=False, **{pk: process})
 
-def stage_sample(rec, ctx):
-    save_grid, to_uint8, sampler_settings = api('save_grid'), api('to_uint8'), api('sampler_settings')
-    X, Y = need_mnist(ctx)
-    run = ctx.work / 'train_cpu'
-    if not (run / 'checkpoint.pt').exists(): raise Skip('no model: the train_cpu stage left no checkpoint')
-    model, cfg, process, step = load_model(run, ctx.device)
-    n = ctx.S['n_samples']
-    rec.put('model', dict(run='train_cpu', step=step, model=cfg.model, precond=getattr(cfg, 'precond', None)))
-    fakes = {}
-    x, s = timed(lambda: adls_samples(model, process, X, Y, n, ctx), ctx)
-    fakes['adls'], rep = to_uint8(x)
-    save_grid(fakes['adls'][:100], ctx.out / 'samples_adls.png')
-    rec.put('adls', dict(n=n, settings=sampler_settings('mnist', 'adls', 'class_average'), seconds=s,
-                         levels=ctx.S['adls_levels'] or 'all (t_k = k/N, k = N-1..1)',
-                         images_per_s=n / s, range=rep, grid='samples_adls.png'))
-    (x, meta), s = timed(lambda: sample_ode(model, process, X, Y, n, ctx), ctx)
-    fakes['ode_heun'], rep = to_uint8(x)
-    save_grid(fakes['ode_heun'][:100], ctx.out / 'samples_ode_heun.png')
-    rec.put('ode_heun', dict(meta, n=n, seconds=s, images_per_s=n / s, range=rep, grid='samples_ode_heun.png'))
-    metrics(rec, ctx, fakes, X)
-
-def metrics(rec, ctx, fakes, X):
-    "Domain FID/KID of each sampler and the floor (from the background prep stage), Inception when its weights exist."
+def domain_reference(rec, ctx, X):
+    "(real test images, train subset, classifier, record with the floor): the background prep stage's, when ready."
     real_uint8, to_uint8 = api('real_uint8'), api('to_uint8')
     prep = wait_for(ctx.work / 'prep.json', ctx, reserve=10 if ctx.cuda else 5) or {}
     rec.put('prep_status', prep.get('status', 'missing'))
@@ -573,9 +552,36 @@ def metrics(rec, ctx, fakes, X):
     train_u8 = to_uint8(X[:ctx.S['n_samples']])[0]
     clf, info = get_classifier(ctx)
     floor = prep.get('result', {}).get('floor_domain') or domain_metrics(train_u8, real, clf, ctx)
-    dom = dict(floor=floor, classifier=info)
-    for k, u8 in fakes.items(): dom[k] = domain_metrics(u8, real, clf, ctx)
-    rec.put('domain', dom)
+    return real, train_u8, clf, dict(floor=floor, classifier=info)
+
+def stage_sample(rec, ctx):
+    """Each sampler in turn, cheapest first (the ODE, then ADLS): samples, grid, domain FID/KID, written as they come;
+    then Inception FID/KID of every set when the weights exist."""
+    save_grid, to_uint8, sampler_settings = api('save_grid'), api('to_uint8'), api('sampler_settings')
+    X, Y = need_mnist(ctx)
+    run = ctx.work / 'train_cpu'
+    if not (run / 'checkpoint.pt').exists(): raise Skip('no model: the train_cpu stage left no checkpoint')
+    model, cfg, process, step = load_model(run, ctx.device)
+    n = ctx.S['n_samples']
+    rec.put('model', dict(run='train_cpu', step=step, model=cfg.model, precond=getattr(cfg, 'precond', None)))
+    adls_meta = dict(settings=sampler_settings('mnist', 'adls', 'class_average'), init='class_average',
+                     levels=ctx.S['adls_levels'] or 'all (t_k = k/N, k = N-1..1)')
+    draws = (('ode_heun', lambda: sample_ode(model, process, X, Y, n, ctx)),
+             ('adls', lambda: (adls_samples(model, process, X, Y, n, ctx), adls_meta)))
+    fakes, ref = {}, None
+    for name, draw in draws:
+        (x, meta), s = timed(draw, ctx)
+        fakes[name], rep = to_uint8(x)
+        save_grid(fakes[name][:100], ctx.out / f'samples_{name}.png')
+        rec.put(name, dict(meta, n=n, seconds=s, images_per_s=n / s, range=rep, grid=f'samples_{name}.png'))
+        if ref is None: ref = domain_reference(rec, ctx, X)
+        real, train_u8, clf, dom = ref
+        dom[name] = domain_metrics(fakes[name], real, clf, ctx)
+        rec.put('domain', dom)
+    inception(rec, ctx, fakes, train_u8, real)
+
+def inception(rec, ctx, fakes, train_u8, real):
+    "Inception FID/KID of the sample sets and the floor, when the FID weights and torch-fidelity are there."
     inc = (read_json(ctx.work / 'env.json') or {}).get('result', {}).get('inception', {})
     weights = inc.get('found')
     if ctx.a.tiny and inc.get('torch_fidelity') and not weights:
