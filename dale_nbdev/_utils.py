@@ -31,7 +31,8 @@ def _stream_key(k) -> int:
     "An integer key: `SeedStream` members and their names ('noise', 'data', ...) map to their stream id."
     if isinstance(k, str):
         try: return int(SeedStream[k.upper()])
-        except KeyError: raise ValueError(f"unknown seed stream {k!r}; valid: {[s.name.lower() for s in SeedStream]}") from None
+        except KeyError:
+            raise ValueError(f"unknown seed stream {k!r}; valid: {[s.name.lower() for s in SeedStream]}") from None
     if isinstance(k, (bool, float)) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"seed keys must be integers or stream names, got {k!r}")
     if k < 0: raise ValueError(f"seed keys must be >= 0, got {k}")
@@ -94,7 +95,8 @@ def atomic_save_image(img, path, **kw) -> Path:
     PIL image (`img.save`); extra keywords go to that method (e.g. `dpi`)."""
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
     if hasattr(img, "savefig"): return atomic_write(path, lambda f: img.savefig(f, format=fmt, **kw))
-    if hasattr(img, "save"): return atomic_write(path, lambda f: img.save(f, format="JPEG" if fmt == "jpg" else fmt.upper(), **kw))
+    if hasattr(img, "save"):
+        return atomic_write(path, lambda f: img.save(f, format="JPEG" if fmt == "jpg" else fmt.upper(), **kw))
     raise ValueError(f"img must be a matplotlib figure or a PIL image, got {type(img).__name__}")
 
 # %% ../nbs/09_utils.ipynb #7e90efb4
@@ -135,7 +137,8 @@ def check_finite(x, name: str = "x"):
     v = torch.as_tensor(x)
     if v.is_floating_point() or v.is_complex():
         bad = ~torch.isfinite(v)
-        if bool(bad.any()): raise ValueError(f"{name} must be finite; {int(bad.sum())} of {v.numel()} entries are nan or inf")
+        if bool(bad.any()):
+            raise ValueError(f"{name} must be finite; {int(bad.sum())} of {v.numel()} entries are nan or inf")
     return x
 
 def check_time(t, name: str = "t", allow_zero: bool = False):

@@ -54,7 +54,7 @@ class MultiplicativeProcess:
         raise NotImplementedError
 
     def to_dict(self) -> dict:
-        "The process as plain data (JSON-ready): `{'kind': class name, **constructor arguments}`; see `process_from_dict`."
+        "The process as plain data (JSON-ready): `{'kind': class name, **constructor arguments}` (`process_from_dict`)."
         d = {"kind": type(self).__name__}
         for k in self._fields:
             v = getattr(self, "_arg_" + k, getattr(self, k))
@@ -208,5 +208,6 @@ PROCESS_KINDS = {"GBM": GBM, "GeometricGBM": GeometricGBM}
 def process_from_dict(d: dict) -> MultiplicativeProcess:
     "The process described by `d` (the output of `process.to_dict()`), dispatching on `d['kind']`."
     if not isinstance(d, dict) or "kind" not in d: raise ValueError(f"a process dict needs a 'kind' key, got {d!r}")
-    if d["kind"] not in PROCESS_KINDS: raise ValueError(f"unknown process kind {d['kind']!r}; valid: {list(PROCESS_KINDS)}")
+    if d["kind"] not in PROCESS_KINDS:
+        raise ValueError(f"unknown process kind {d['kind']!r}; valid: {list(PROCESS_KINDS)}")
     return PROCESS_KINDS[d["kind"]].from_dict(d)

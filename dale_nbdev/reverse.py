@@ -66,9 +66,11 @@ def reverse_sde_sample(score_fn, x, process, t_start=1.0, t_end=1e-3, n_steps=10
             x_next = x * torch.exp(dt * reverse_log_drift(x, h, process, tb) + s * math.sqrt(dt) * z)
         else:
             x_next = x + dt * reverse_drift(x, h, process, tb) + s * x * math.sqrt(dt) * z
-        if not bool(torch.isfinite(x_next).all()): raise FloatingPointError(f"non-finite values at reverse step {i} (t={t:.4g})")
+        if not bool(torch.isfinite(x_next).all()):
+            raise FloatingPointError(f"non-finite values at reverse step {i} (t={t:.4g})")
         if callback is not None:
-            callback(dict(x=x_next, i=i, t=t, t_next=ts[i + 1], h=h, denoised=torch.exp(tweedie_log_mean(x, h, process, tb))))
+            denoised = torch.exp(tweedie_log_mean(x, h, process, tb))
+            callback(dict(x=x_next, i=i, t=t, t_next=ts[i + 1], h=h, denoised=denoised))
         x = x_next
     return x
 
@@ -98,7 +100,7 @@ def tweedie_log_mean(x, h, process, t):
 
 @torch.no_grad()
 def tweedie_denoise(score_fn, x, process, t):
-    "The Tweedie denoiser in log space: $\\exp\\mathbb E[\\log X_0 \\mid X_t = x]$, one evaluation of `score_fn(x, t) -> h`."
+    "The Tweedie denoiser in log space: $\\exp\\mathbb E[\\log X_0 \\mid X_t = x]$, one call of `score_fn(x, t) -> h`."
     tb = batch_time(t, check_positive(x, "x"))
     return torch.exp(tweedie_log_mean(x, score_fn(x, tb), process, tb))
 
