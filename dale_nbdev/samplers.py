@@ -20,7 +20,8 @@ from .paper import PAPER_SAMPLER_SETTINGS, PAPER_LOGNORMAL_FIT
 # %% ../nbs/05_samplers.ipynb #228b8ddf
 def _need_time(process, t):
     "A time-varying process has no coefficients without a time."
-    if t is None and not hasattr(process, "sigma"): raise ValueError(f"{process!r} has time-varying coefficients: pass the time t")
+    if t is None and not hasattr(process, "sigma"):
+        raise ValueError(f"{process!r} has time-varying coefficients: pass the time t")
 
 def _noise(x, kappa, z, generator):
     "$\\kappa z$, drawing $z \\sim \\mathcal N(0, I)$ when not given."
@@ -31,9 +32,10 @@ def _noise(x, kappa, z, generator):
 @renamed_kwargs(gbm="process", noise="kappa")
 def sign_agnostic_step(x, h, process, delta, kappa=1.0, z=None, t=None, generator=None):
     """One step of the sign-agnostic multiplicative sampler, Eq. 12 (Euler-Maruyama of the ambient reverse SDE, Eq. 7):
-    $x + \\delta\\,$`reverse_drift` $+ \\kappa\\sqrt\\delta\\,\\sigma x z$ $= x\\circ\\big((1+2\\delta\\sigma^2) - \\delta\\mu + \\delta\\sigma^2 h
-    + \\kappa\\sqrt\\delta\\,\\sigma z\\big)$. `h` is the Hyvärinen score $x\\circ\\nabla\\log p_t(x)$; `kappa` ($\\kappa$, formerly
-    `noise`) scales the noise; `t` selects $\\sigma_t, \\mu_t$ of a time-varying process."""
+    $x + \\delta\\,$`reverse_drift` $+ \\kappa\\sqrt\\delta\\,\\sigma x z$
+    $= x\\circ\\big((1+2\\delta\\sigma^2) - \\delta\\mu + \\delta\\sigma^2 h + \\kappa\\sqrt\\delta\\,\\sigma z\\big)$.
+    `h` is the Hyvärinen score $x\\circ\\nabla\\log p_t(x)$; `kappa` ($\\kappa$, formerly `noise`) scales the noise;
+    `t` selects $\\sigma_t, \\mu_t$ of a time-varying process."""
     _need_time(process, t)
     x_next = x + delta * reverse_drift(x, h, process, t)
     if kappa: x_next = x_next + math.sqrt(delta) * process.sigma_at(t, x) * x * _noise(x, kappa, z, generator)
@@ -41,9 +43,10 @@ def sign_agnostic_step(x, h, process, delta, kappa=1.0, z=None, t=None, generato
 
 @renamed_kwargs(gbm="process", noise="kappa")
 def dale_langevin_step(x, h, process, delta, kappa=1.0, z=None, t=None, generator=None):
-    """One step of the Dale-Langevin sampler, Eq. 13 (Euler-Maruyama of the log-space reverse SDE, Eq. 11, exponentiated):
-    $x\\circ\\exp\\big(\\delta\\,$`reverse_log_drift` $+ \\kappa\\sqrt\\delta\\,\\sigma z\\big)$ $= x\\circ\\exp\\big(-\\delta(\\mu - 3\\sigma^2/2)
-    + \\delta\\sigma^2 h + \\kappa\\sqrt\\delta\\,\\sigma z\\big)$; sign-preserving. Arguments as `sign_agnostic_step`."""
+    """One step of the Dale-Langevin sampler, Eq. 13 (Euler-Maruyama of the log-space reverse SDE, Eq. 11,
+    exponentiated): $x\\circ\\exp\\big(\\delta\\,$`reverse_log_drift` $+ \\kappa\\sqrt\\delta\\,\\sigma z\\big)$
+    $= x\\circ\\exp\\big(-\\delta(\\mu - 3\\sigma^2/2) + \\delta\\sigma^2 h + \\kappa\\sqrt\\delta\\,\\sigma z\\big)$; sign-preserving.
+    Arguments as `sign_agnostic_step`."""
     _need_time(process, t)
     a = delta * reverse_log_drift(x, h, process, t)
     if kappa: a = a + math.sqrt(delta) * process.sigma_at(t, x) * _noise(x, kappa, z, generator)
@@ -121,8 +124,8 @@ def adls(score_fn, x, process, delta, L=1, chi=1.0, n_denoise=0, generator=None,
          callback=None, disable=False):
     """Annealed Dale-Langevin sampler, Algorithm 1 of the paper (sign-preserving step Eq. 13).
     Outer loop over $t_k = k/N$, $k = N-1..1$ (`get_times(process.N)`, or `times`), `L` inner steps with noise
-    $\\kappa\\sigma\\sqrt\\delta z$, $\\kappa \\leftarrow \\chi\\kappa$ after each level, then `terminal_denoise`: `n_denoise`
-    noise-free steps at the smallest time (or `denoise_t`). `score_fn(x, t) -> h` (Hyvärinen score, t of shape (B,)).
+    $\\kappa\\sigma\\sqrt\\delta z$, $\\kappa \\leftarrow \\chi\\kappa$ after each level, then `terminal_denoise`:
+    `n_denoise` noise-free steps at the smallest time (or `denoise_t`). `score_fn(x, t) -> h` (Hyvärinen score, t of shape (B,)).
     `callback(dict(x, i, t, h, denoised, k, j, kappa))` after every step (`x` after the step; `h` and `denoised`, exp of
     Tweedie's estimate, from the state before it); `disable` hides the progress bar. Raises `FloatingPointError` on
     non-finite values, naming the step."""
@@ -140,8 +143,9 @@ def asams(score_fn, x, process, delta, L=1, chi=1.0, n_denoise=0, generator=None
 
 @torch.no_grad()
 def terminal_denoise(score_fn, x, process, delta, n_steps, t, *, sampler="adls", callback=None, disable=True):
-    """Terminal denoising of Algorithms 1-2: `n_steps` noise-free steps ($\\kappa = 0$) of `sampler`'s step ('adls':
-    Eq. 13, 'asams': Eq. 12) at the fixed time `t`, the last phase of `adls`/`asams` run on its own. Callback as `adls`."""
+    """Terminal denoising of Algorithms 1-2: `n_steps` noise-free steps ($\\kappa = 0$) of `sampler`'s step
+    ('adls': Eq. 13, 'asams': Eq. 12) at the fixed time `t`, the last phase of `adls`/`asams` run on its own.
+    Callback as `adls`."""
     check_choice("sampler", sampler, tuple(_STEPS))
     check_float_range("delta", delta, 0, None, lo_open=True)
     check_int_range("n_steps", n_steps, 0); check_time(float(t), "t")
@@ -216,15 +220,18 @@ class StartingLaw:
             means = self.params["class_means"].to(device=device, dtype=dtype or self.params["class_means"].dtype)
             x, y = class_average_init(means, n, self.process, generator, self.t, return_labels=True)
         elif self.kind == "lognormal":
-            x = lognormal_init((n, *self.shape), self.params["mu_hat"], self.params["sigma_hat"], generator, dtype, device)
+            p = self.params
+            x = lognormal_init((n, *self.shape), p["mu_hat"], p["sigma_hat"], generator, dtype, device)
         else:
-            x = data_independent_init((n, *self.shape), self.process, self.params["log_range"], self.t, generator, dtype, device)
+            x = data_independent_init((n, *self.shape), self.process, self.params["log_range"], self.t, generator,
+                                      dtype, device)
         return (x, y) if return_labels else x
 
 def _class_means(x, y):
     "Per-class means of `x` (K, ...) for labels `y` in 0..K-1, accumulated in float64."
     counts = torch.bincount(y)
-    if bool((counts == 0).any()): raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no samples")
+    if bool((counts == 0).any()):
+        raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no samples")
     sums = torch.zeros((len(counts), *x.shape[1:]), dtype=torch.float64, device=x.device).index_add_(0, y, x.double())
     return (sums / counts.reshape(-1, *([1] * (x.ndim - 1)))).to(x.dtype)
 
@@ -247,7 +254,8 @@ def make_start(kind: str, process=None, *, shape=None, class_means=None, data=No
         sources = [mu_hat is not None or sigma_hat is not None, dataset is not None, data is not None]
         if sum(sources) != 1: raise ValueError("give exactly one of (mu_hat, sigma_hat), dataset or data")
         if dataset is not None:
-            if dataset not in PAPER_LOGNORMAL_FIT: raise ValueError(f"no Table 2 fit for {dataset!r}; valid: {list(PAPER_LOGNORMAL_FIT)}")
+            if dataset not in PAPER_LOGNORMAL_FIT:
+                raise ValueError(f"no Table 2 fit for {dataset!r}; valid: {list(PAPER_LOGNORMAL_FIT)}")
             mu_hat, sigma_hat = PAPER_LOGNORMAL_FIT[dataset]
         elif data is not None:
             mu_hat, sigma_hat = fit_lognormal(data)
