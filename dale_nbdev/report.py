@@ -175,8 +175,8 @@ def results_table(record: dict) -> str:
         cov = f"{dm['classes_covered']}/{dm['n_classes']}" if dm.get('classes_covered') is not None else '-'
         den = (k[2] or 'w/o') if d == 'cifar10' else '-'
         out.append(f"| {k[0].upper()} | {k[1].replace('_', ' ')} | {den} | {_num(p, 'fid')} | "
-                   f"{_num(p, 'kid', 'kid_std')} | {_num(im, 'fid')} | {_num(im, 'kid_mean', 'kid_std')} | {_num(dm, 'fid')} | "
-                   f"{_num(dm, 'kid_mean', 'kid_std')} | {cov} |")
+                   f"{_num(p, 'kid', 'kid_std')} | {_num(im, 'fid')} | {_num(im, 'kid_mean', 'kid_std')} | "
+                   f"{_num(dm, 'fid')} | {_num(dm, 'kid_mean', 'kid_std')} | {cov} |")
     for ref in record.get('references', []):
         dm, im = ref.get('domain') or {}, ref.get('inception')
         out.append(f"| *{ref['name']}* | | | | | {_num(im, 'fid')} | {_num(im, 'kid_mean', 'kid_std')} | "
