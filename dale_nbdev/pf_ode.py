@@ -94,7 +94,8 @@ def _ode_sample(score_fn, x, process, times, param, heun, callback, disable, nam
         t, t_next = float(times[i]), float(times[i + 1])
         d, h = _ode_state(score_fn, process, y, t, float(stds[i]), float(drifts[i]), param)
         if callback is not None:                                     # Tweedie's estimate from the state at t
-            denoised = torch.exp(tweedie_log_mean(torch.exp(y + float(drifts[i])) if param == "std" else torch.exp(y), h, process, t))
+            x_now = torch.exp(y + float(drifts[i])) if param == "std" else torch.exp(y)
+            denoised = torch.exp(tweedie_log_mean(x_now, h, process, t))
         dv = float(var[i + 1] - var[i])
         y_next = y + dv * d                                          # Euler step
         if heun and t_next > 0:                                      # Heun's correction (EDM Algorithm 1)
