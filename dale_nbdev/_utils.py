@@ -87,8 +87,11 @@ def atomic_write_json(obj, path, indent: int = 1) -> Path:
     return atomic_write_bytes((json.dumps(obj, indent=indent) + "\n").encode(), path)
 
 def atomic_save_torch(obj, path) -> Path:
-    "`torch.save(obj)` to `path` atomically (checkpoints)."
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    """`torch.save(obj)` to `path` atomically (checkpoints). The object is serialised in memory first, so that a
+    failing write (a full disk) surfaces as the `OSError` it is (torch's zip writer would turn it into an opaque
+    `RuntimeError`)."""
+    buf = io.BytesIO(); torch.save(obj, buf)
+    return atomic_write(path, lambda f: f.write(buf.getbuffer()))
 
 def atomic_save_image(img, path, **kw) -> Path:
     """Save an image to `path` atomically, the format from the suffix: a matplotlib figure (`img.savefig`) or a
