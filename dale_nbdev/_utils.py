@@ -9,7 +9,7 @@ __all__ = ['SeedStream', 'stream_seed', 'step_seed', 'stream_generator', 'atomic
            'check_time_grid', 'FolderBusyError', 'FolderLock', 'renamed_kwargs']
 
 # %% ../nbs/09_utils.ipynb #a3238856
-import contextlib, enum, functools, json, math, os, socket, sys, tempfile, time, warnings
+import contextlib, enum, functools, io, json, math, os, socket, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
