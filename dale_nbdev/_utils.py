@@ -9,7 +9,7 @@ __all__ = ['SeedStream', 'stream_seed', 'step_seed', 'stream_generator', 'atomic
            'check_time_grid', 'FolderBusyError', 'FolderLock', 'renamed_kwargs']
 
 # %% ../nbs/09_utils.ipynb #a3238856
-import contextlib, enum, functools, io, json, math, os, socket, sys, tempfile, time, warnings
+import contextlib, enum, errno, functools, json, math, os, socket, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -60,6 +60,13 @@ def _fsync_dir(folder: Path):
         try: os.fsync(fd)
         finally: os.close(fd)
 
+def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Whether the file system of `folder` has less than `margin` bytes free: a writer that wraps the file (torch's
+    zip writer) turns ENOSPC into its own error, which `atomic_write` then reports as the `OSError` it is."""
+    try: st = os.statvfs(folder)
+    except (OSError, AttributeError): return False
+    return st.f_bavail * st.f_frsize < margin
+
 def atomic_write(path, write_fn) -> Path:
     """Write `path` atomically: `write_fn(f)` writes into a binary file object `f` opened on a temporary file of
     this writer in the same folder; the file is flushed, fsynced and `os.replace`d onto `path`, then the folder is
@@ -72,8 +79,10 @@ def atomic_write(path, write_fn) -> Path:
             f.flush(); os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        full = isinstance(e, Exception) and not isinstance(e, OSError) and _nearly_full(path.parent)
         with contextlib.suppress(OSError): os.unlink(tmp)
+        if full: raise OSError(errno.ENOSPC, f"No space left on device while writing {path}") from e
         raise
     _fsync_dir(path.parent)
     return path
@@ -87,11 +96,8 @@ def atomic_write_json(obj, path, indent: int = 1) -> Path:
     return atomic_write_bytes((json.dumps(obj, indent=indent) + "\n").encode(), path)
 
 def atomic_save_torch(obj, path) -> Path:
-    """`torch.save(obj)` to `path` atomically (checkpoints). The object is serialised in memory first, so that a
-    failing write (a full disk) surfaces as the `OSError` it is (torch's zip writer would turn it into an opaque
-    `RuntimeError`)."""
-    buf = io.BytesIO(); torch.save(obj, buf)
-    return atomic_write(path, lambda f: f.write(buf.getbuffer()))
+    "`torch.save(obj)` to `path` atomically (checkpoints)."
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 def atomic_save_image(img, path, **kw) -> Path:
     """Save an image to `path` atomically, the format from the suffix: a matplotlib figure (`img.savefig`) or a
