@@ -24,7 +24,11 @@ def _need_time(process, t):
         raise ValueError(f"{process!r} has time-varying coefficients: pass the time t")
 
 def _noise(x, kappa, z, generator):
-    "$\\kappa z$, drawing $z \\sim \\mathcal N(0, I)$ when not given."
+    """$\\kappa z$, drawing $z \\sim \\mathcal N(0, I)$ when not given. `generator` may be one generator or a list of one
+    per row of `x` (row i's noise then depends only on its own generator: samples do not depend on the batch size)."""
+    if z is None and isinstance(generator, (list, tuple)):
+        if len(generator) != x.shape[0]: raise ValueError(f"got {len(generator)} generators for {x.shape[0]} rows")
+        z = torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=x.device) for g in generator])
     if z is None: z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return kappa * z
 
