@@ -47,11 +47,14 @@ class ExperimentConfig:
     n_real: int = 10_000                # real reference images (Table 1 caption: 10k test)
     real_split: str = 'test'
     sample_batch: int = 1000
-    n_levels: int = 0                   # 0: all N - 1 noise levels of Algorithms 1-2; k > 0: k evenly spaced levels (smoke)
+    n_levels: int = 0                   # 0: all N - 1 noise levels of Algorithms 1-2;
+                                        # k > 0: k evenly spaced levels (smoke)
     seed: int = 0
-    inception: str = 'auto'             # 'auto': use Inception FID/KID if its weights are found (or downloadable); 'off'
+    inception: str = 'auto'             # 'auto': use Inception FID/KID if its weights are found (or
+                                        # downloadable); 'off'
     inception_weights: Optional[str] = None
-    download: Optional[bool] = None     # datasets and Inception weights: None = when missing, False = never (offline CI)
+    download: Optional[bool] = None     # datasets and Inception weights: None = when missing,
+                                        # False = never (offline CI)
     classifier_kw: dict = field(default_factory=dict)  # domain classifier training (chapter 13's defaults if empty)
     kid_subsets: int = 100
     kid_subset_size: int = 1000
@@ -92,8 +95,9 @@ def sampling_process(cfg: ExperimentConfig):
     return cfg.train.build_process()
 
 def sampling_times(cfg: ExperimentConfig):
-    """The noise levels of the annealed loop: None (all $t_k = k/N$, $k = N-1, \\dots, 1$, as in Algorithms 1-2) or, with
-    `n_levels` = m > 0, m of them evenly spaced from $(N-1)/N$ down to $1/N$ (smoke runs; same $\\delta$, L, $\\chi$)."""
+    """The noise levels of the annealed loop: None (all $t_k = k/N$, $k = N-1, \\dots, 1$, as in Algorithms 1-2)
+    or, with `n_levels` = m > 0, m of them evenly spaced from $(N-1)/N$ down to $1/N$ (smoke runs; same $\\delta$,
+    L, $\\chi$)."""
     if not cfg.n_levels: return None
     N = sampling_process(cfg).N
     k = torch.unique(torch.linspace(N - 1, 1, cfg.n_levels, dtype=torch.float64).round())
@@ -133,14 +137,16 @@ class ExperimentData:
     notes: list = field(default_factory=list)
 
     def summary(self) -> str:
-        lines = [f"training: {len(self.train_x):,} images {tuple(self.train_x.shape[1:])} from the {self.train_split} split",
+        lines = [f"training: {len(self.train_x):,} images {tuple(self.train_x.shape[1:])} from the "
+                 f"{self.train_split} split",
                  f"reference: {len(self.ref_u8):,} real images from the {self.ref_split} split"]
         return '\n'.join(lines + [f"NOTE: {n}" for n in self.notes])
 
 def experiment_data(cfg: ExperimentConfig, scratch=None) -> ExperimentData:
     """Load the training images (the first `cfg.train.n_train` if set) and the first `cfg.n_real` images of
     `cfg.real_split` as the reference, falling back (and saying so in `notes`) to the test split for training when
-    the training split is missing and, for a smoke run without CIFAR-10 images, to `write_synthetic_cifar10(scratch)`."""
+    the training split is missing and, for a smoke run without CIFAR-10 images, to
+    `write_synthetic_cifar10(scratch)`."""
     d, root, notes = cfg.dataset, resolve_data_root(cfg.data_root), []
     load = lambda train: load_dataset(d, root=root, train=train, download=cfg.download).tensors
     try: (x, y), split = load(True), 'train'
