@@ -46,7 +46,8 @@ SIZES = {
         ddp_model='ncsn_deeper_lean', ddp_kw={}, ddp_batch=16, ddp_iters=5,
         cpu_over={}, calib_s=12, train_s=None, paper_over={}, paper_s=None, min_steps=2,
         n_samples=1000, sample_batch=1000, adls_levels=None, ode_steps=18, n_real=None,
-        inception_sets=('floor', 'adls', 'ode_heun'), n_inception=None, inception_feature=2048, clf_kw={}, prep_threads=4,
+        inception_sets=('floor', 'adls', 'ode_heun'), n_inception=None, inception_feature=2048,
+        clf_kw={}, prep_threads=4,
         budgets=dict(env=20, paths=60, ddp=15, compile=70, train_cpu=160, train_paper=90, sample=45), total=470,
         grace=8),
     'tiny': dict(
@@ -56,12 +57,13 @@ SIZES = {
         paths=('fp32_eager', 'tf32', 'fast_eager'),
         compile_paths=('fast',), compile_models=('ddpmpp',), compile_backend='eager', compile_min_left=5,
         ddp_model='ncsn_deeper_lean', ddp_kw=dict(ngf=8), ddp_batch=4, ddp_iters=1,
-        cpu_over=dict(model_kw=dict(ch=8, ch_mult=[1, 2]), batch_size=8, n_train=512), calib_s=1, train_s=4,
+        cpu_over=dict(model_kw=dict(ch=8, ch_mult=[1, 2]), batch_size=8, n_train=512), calib_s=1, train_s=3,
         paper_over=dict(model_kw=dict(ngf=8), batch_size=4, n_train=256), paper_s=2, min_steps=2,
         n_samples=32, sample_batch=32, adls_levels=40, ode_steps=6, n_real=256,
-        inception_sets=('adls',), n_inception=4, inception_feature=64, clf_kw=dict(epochs=1, n_train=1024), prep_threads=1,
-        budgets=dict(env=120, paths=240, ddp=120, compile=240, train_cpu=120, train_paper=120, sample=240),
-        total=1200, grace=30),
+        inception_sets=('adls',), n_inception=4, inception_feature=64,
+        clf_kw=dict(epochs=1, n_train=1024), prep_threads=1,
+        budgets=dict(env=300, paths=400, ddp=300, compile=400, train_cpu=300, train_paper=300, sample=400),
+        total=2700, grace=30),
 }
 """Sizes: `full` (one GPU, ~8 minutes) and `tiny` (seconds of work: tiny networks, a few steps, every path that is
 not CUDA-only). Training and sampling stages of `full` run until their stage's deadline; `tiny` trains for `train_s`
@@ -197,9 +199,20 @@ def gpu_props(device) -> dict:
                 l2_mib=getattr(p, 'L2_cache_size', 0) / 2 ** 20, capability=f'{p.major}.{p.minor}',
                 cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), device_count=torch.cuda.device_count())
 
+def repo_info() -> dict:
+    "Which package this run imports and, where git answers, the repository's commit and whether it has local changes."
+    import dale_nbdev
+    d = dict(package=str(Path(dale_nbdev.__file__).parent), version=getattr(dale_nbdev, '__version__', None))
+    with contextlib.suppress(Exception):
+        git = lambda *c: subprocess.run(['git', *c], cwd=str(ROOT), capture_output=True, text=True, timeout=5).stdout
+        d.update(commit=git('rev-parse', 'HEAD').strip() or None,
+                 dirty=bool(git('status', '--porcelain', '-uno').strip()))
+    return d
+
 def stage_env(rec, ctx):
     import torch
     from dale_nbdev import bench
+    rec.put('repo', repo_info())
     info = bench.device_info(ctx.device)
     info.update(cuda_available=torch.cuda.is_available(), tiny=ctx.a.tiny)
     if ctx.cuda: info.update(gpu_props(ctx.device))
