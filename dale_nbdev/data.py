@@ -31,13 +31,19 @@ def _cache_root_for(root: Path, cache=None) -> Path:
 
 # %% ../nbs/10_data.ipynb #7687fce0
 DATASET_INFO = {
-    "mnist":         dict(tv_class="MNIST",        channels=1, size=28, n_classes=10, n_train=60_000, n_test=10_000, iterations=300_000),
-    "fashion_mnist": dict(tv_class="FashionMNIST", channels=1, size=28, n_classes=10, n_train=60_000, n_test=10_000, iterations=200_000),
-    "kmnist":        dict(tv_class="KMNIST",       channels=1, size=28, n_classes=10, n_train=60_000, n_test=10_000, iterations=200_000),
-    "cifar10":       dict(tv_class="CIFAR10",      channels=3, size=32, n_classes=10, n_train=50_000, n_test=10_000, iterations=1_300_000),
-    "toy":           dict(tv_class=None,           channels=None, size=2, n_classes=None, n_train=50_000, n_test=10_000, iterations=None),
+    "mnist":         dict(tv_class="MNIST",        channels=1, size=28, n_classes=10,
+                          n_train=60_000, n_test=10_000, iterations=300_000),
+    "fashion_mnist": dict(tv_class="FashionMNIST", channels=1, size=28, n_classes=10,
+                          n_train=60_000, n_test=10_000, iterations=200_000),
+    "kmnist":        dict(tv_class="KMNIST",       channels=1, size=28, n_classes=10,
+                          n_train=60_000, n_test=10_000, iterations=200_000),
+    "cifar10":       dict(tv_class="CIFAR10",      channels=3, size=32, n_classes=10,
+                          n_train=50_000, n_test=10_000, iterations=1_300_000),
+    "toy":           dict(tv_class=None,           channels=None, size=2, n_classes=None,
+                          n_train=50_000, n_test=10_000, iterations=None),
 }
-"Per dataset: torchvision class, channels, image size (side; the toy data is a 2-vector), classes, split sizes, paper training iterations."
+"""Per dataset: torchvision class, channels, image size (side; the toy data is a 2-vector), classes, split sizes,
+paper training iterations."""
 
 from .paper import PAPER_TABLE2   # App. E Table 2, per channel: stored once, in chapter 18
 
@@ -194,7 +200,8 @@ def _md5(path) -> str:
     return h.hexdigest()
 
 def _local_cifar10_class(folder: Path):
-    "A `torchvision.datasets.CIFAR10` subclass whose md5 list is that of the files in `folder` (for locally generated sets)."
+    """A `torchvision.datasets.CIFAR10` subclass whose md5 list is that of the files in `folder` (for locally
+    generated sets)."""
     from torchvision.datasets import CIFAR10
     return type("LocalCIFAR10", (CIFAR10,), dict(
         train_list=[[f, _md5(folder / f)] for f, _ in CIFAR10.train_list],
@@ -228,7 +235,8 @@ def _load_cifar10(root: Path, train: bool, download, verify: bool = True, cache=
     folder = root / CIFAR10.base_folder
     files = [f for f, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
     present = [f for f in files if (folder / f).is_file()]
-    official = {f: m for f, m in CIFAR10.train_list + CIFAR10.test_list}; official[CIFAR10.meta["filename"]] = CIFAR10.meta["md5"]
+    official = {f: m for f, m in CIFAR10.train_list + CIFAR10.test_list}
+    official[CIFAR10.meta["filename"]] = CIFAR10.meta["md5"]
     if len(present) == len(files):
         if all(check_integrity(str(folder / f), official[f]) for f in files):
             ds = CIFAR10(str(root), train=train, download=False)
@@ -237,8 +245,9 @@ def _load_cifar10(root: Path, train: bool, download, verify: bool = True, cache=
             ds = _local_cifar10_class(folder)(str(root), train=train, download=False)
             return _cifar_tensors(ds.data, ds.targets)
         bad = [f for f in files if not check_integrity(str(folder / f), official[f])]
-        raise RuntimeError(f"cifar10: {', '.join(bad)} in {folder} do not match torchvision's md5 list, so they are not the "
-                           f"official CIFAR-10 files. For a locally generated set in CIFAR's format pass verify=False.")
+        raise RuntimeError(f"cifar10: {', '.join(bad)} in {folder} do not match torchvision's md5 list, so they are "
+                           f"not the official CIFAR-10 files. For a locally generated set in CIFAR's format pass "
+                           f"verify=False.")
     npz = root / "cifar10-png-derived" / f"{split}.npz"
     if npz.is_file(): return _load_npz_images(npz)
     ccache = _cache_root_for(root, cache)
@@ -281,10 +290,12 @@ def load_dataset(name: str, root=None, train: bool = True, download=None, verify
 
 # %% ../nbs/10_data.ipynb #72964977
 def class_averages(x: torch.Tensor, y: torch.Tensor, n_classes=None) -> torch.Tensor:
-    "Per-class mean images (Sec. 6.2, `get_class_average()` of Algorithms 1-2): (K, *x.shape[1:]), accumulated in float64."
+    """Per-class mean images (Sec. 6.2, `get_class_average()` of Algorithms 1-2): (K, *x.shape[1:]), accumulated in
+    float64."""
     n_classes = n_classes or int(y.max()) + 1
     counts = torch.bincount(y, minlength=n_classes)
-    if bool((counts == 0).any()): raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no samples")
+    if bool((counts == 0).any()):
+        raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no samples")
     sums = torch.zeros((n_classes, *x.shape[1:]), dtype=torch.float64, device=x.device).index_add_(0, y, x.double())
     return (sums / counts.reshape(-1, *([1] * (x.ndim - 1)))).to(x.dtype)
 
