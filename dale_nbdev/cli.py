@@ -86,7 +86,7 @@ def dale_train(
     accum: int = None,             # gradient accumulation micro-batches per process
     lr: float = None,              # AdamW learning rate
     weighting: str = None,         # M-DSM weighting lambda(t): none, sigma2t, sigma4t2, precond
-    model: str = None,             # score network (ncsn_deeper, ncsn_deeper_lean, ddpmpp, ddpmpp_deep, small_unet, toy_mlp)
+    model: str = None,             # score network: ncsn_deeper(_lean), ddpmpp(_deep), small_unet or toy_mlp
     ema_decay: float = None,       # EMA decay
     split: str = None,             # split to train on: train (default), or test where no train split exists
     n_train: int = None,           # use only the first N training examples
@@ -96,7 +96,7 @@ def dale_train(
     device: str = None,            # auto, cpu, cuda, cuda:1, ...
     compile: store_true = False,   # torch.compile the network
     no_amp: store_true = False,    # disable bf16 autocast on CUDA
-    threads: int = None,           # CPU threads for torch (default: torch's own; 1 for the toy, too small to gain from more)
+    threads: int = None,           # torch CPU threads (default: torch's; 1 for the toy, too small to gain from more)
     quiet: store_true = False,     # no progress bar
 ):
     """Train a multiplicative score model (M-DSM, Eq. 38) with the engine of chapter 12; the toy dataset also writes
@@ -148,9 +148,39 @@ def _npz_path(out) -> Path:
     out = Path(out)
     return out if out.suffix == '.npz' else out.with_name(out.name + '.npz')
 
+def _sample_pretrained(name, out, n, seed, method, nfe, batch_size, overwrite, quiet):
+    "`dale_sample --pretrained NAME`: samples of a shipped model (no run folder, no data), as a PNG grid or an .npz."
+    from dale_nbdev.pretrained import PRETRAINED, SAMPLE_METHODS, DEFAULT_SAMPLER, load_card, sample_pretrained
+    from dale_nbdev.sample import save_grid, save_samples
+    prog = 'dale_sample'
+    method, nfe = method or DEFAULT_SAMPLER['method'], nfe or DEFAULT_SAMPLER['nfe']
+    try:
+        check_choice('pretrained', name, PRETRAINED); check_choice('method', method, SAMPLE_METHODS)
+        check_int_range('n', n, 1); check_int_range('nfe', nfe, 3); check_int_range('seed', seed, 0)
+        check_int_range('batch_size', batch_size, 1)
+    except ValueError as e: raise SystemExit(f"{prog}: error: {e}") from None
+    path = Path(out) if out else Path(f'{name}_{method}_nfe{nfe}_n{n}_seed{seed}.npz')
+    if path.suffix != '.png': path = _npz_path(path)
+    if path.exists() and not overwrite:
+        raise SystemExit(f"{prog}: error: {path} exists; pass --overwrite to replace it, or choose another --out")
+    t0 = time.time()
+    x, labels = sample_pretrained(name, n, seed=seed, method=method, nfe=nfe, batch_size=batch_size,
+                                  return_labels=True, progress=not quiet)
+    card = load_card(name)
+    if path.suffix == '.png': save_grid(x, path)
+    else:
+        meta = dict(pretrained=name, sha256=card['sha256'], dataset=card['dataset'], split=card['split'],
+                    method=method, nfe=nfe, start=DEFAULT_SAMPLER['start'], seed=seed, seconds=time.time() - t0)
+        save_samples(x, path, labels=labels, meta=meta, grid=False)
+    print(f"{n} samples of the pretrained {name} model ({method}, {nfe} NFE) in {time.time() - t0:.1f}s -> {path}")
+    return path
+
 @call_parse
 def dale_sample(
-    run: str,                      # run folder (or checkpoint file) written by dale_train
+    run: str = None,               # run folder (or checkpoint file) written by dale_train (or use --pretrained)
+    pretrained: str = None,        # a shipped model instead of a run: mnist, fashion_mnist or kmnist (chapter 16)
+    method: str = None,            # with --pretrained: adls, asams, em_log, em_ambient, euler, heun (default heun)
+    nfe: int = None,               # with --pretrained: network evaluations (default 35)
     out: str = None,               # output .npz (default: RUN/samples_SAMPLER_INIT_nN_seedS_KEY.npz)
     n: int = 64,                   # number of samples
     sampler: str = 'adls',         # adls (Algorithm 1) or asams (Algorithm 2)
@@ -170,7 +200,12 @@ def dale_sample(
     quiet: store_true = False,     # no progress bar
 ):
     """Draw samples from a trained run with ADLS or ASAMS; write uint8 .npz (images, labels, meta) and a PNG grid.
-    Finished batches are kept in OUT.parts/ until OUT is written, so a killed run continues where it stopped."""
+    Finished batches are kept in OUT.parts/ until OUT is written, so a killed run continues where it stopped.
+    `--pretrained NAME` samples a shipped model instead (OUT ending in .png: a grid; otherwise an .npz)."""
+    if (run is None) == (pretrained is None):
+        raise SystemExit("dale_sample: error: give a run folder or --pretrained NAME (exactly one of the two)")
+    if pretrained is not None:
+        _sample_pretrained(pretrained, out, n, seed, method, nfe, batch_size, overwrite, quiet); return
     from dale_nbdev.sample import generate, save_samples, save_grid, sampler_settings, _samplers_take_row_generators
     from dale_nbdev.samplers import get_times
     prog = 'dale_sample'
@@ -284,7 +319,8 @@ def dale_eval(
     out: str = None,               # JSON output (default: SAMPLES with .metrics.json; its folder is created)
     seed: int = 0,                 # seed of KID's random subsets
 ):
-    "FID and KID of saved samples against a real split (InceptionV3 and/or domain-classifier features), with the protocol."
+    """FID and KID of saved samples against a real split (InceptionV3 and/or domain-classifier features), with the
+    protocol."""
     from dale_nbdev.sample import real_uint8
     from dale_nbdev.evaluate import evaluate_samples
     from dale_nbdev.features import find_inception_weights
@@ -318,7 +354,8 @@ def dale_eval(
         r = res[m]
         if 'warning' in r['protocol']: print(f"{prog}: warning ({m}): {r['protocol']['warning']}", file=sys.stderr)
         print(f"{m:9s} FID {r['fid']:.4f}  KID {r['kid_mean']:.5f} +- {r['kid_std']:.5f}  "
-              f"({r['protocol']['n_fake']} samples vs {r['protocol']['n_real']} {split} images, {r['protocol']['features']})")
+              f"({r['protocol']['n_fake']} samples vs {r['protocol']['n_real']} {split} images, "
+              f"{r['protocol']['features']})")
         if m == 'domain': print(f"          class histogram {r['class_histogram']} (TV to real {r['class_tv']:.3f})")
     try: atomic_write_json(res, out)
     except OSError as e: raise SystemExit(f"{prog}: error: writing {out} failed ({e})") from None
