@@ -23,7 +23,8 @@ from . import samplers
 
 # %% ../nbs/13_sampling_eval.ipynb #b5e1cedb
 def sampler_settings(dataset: str, sampler: str = 'adls', init: str = 'class_average', **overrides) -> dict:
-    "(L, delta, chi, n_denoise) of Tables 1, 3 and 4 for (dataset, sampler, init), updated by `overrides` (None ignored)."
+    """(L, delta, chi, n_denoise) of Tables 1, 3 and 4 for (dataset, sampler, init), updated by `overrides` (None
+    ignored)."""
     key = (dataset, sampler, init)
     st = dict(PAPER_SAMPLER_SETTINGS.get(key, {}))
     st.update({k: v for k, v in overrides.items() if v is not None})
@@ -62,7 +63,8 @@ class SampleInit:
     def __init__(self, kind: str, process, class_avg=None, mu_hat=None, sigma_hat=None):
         if kind not in ('class_average', 'lognormal'):
             raise ValueError(f"init must be 'class_average' or 'lognormal', got {kind!r}")
-        self.kind, self.process, self.class_avg, self.mu_hat, self.sigma_hat = kind, process, class_avg, mu_hat, sigma_hat
+        self.kind, self.process = kind, process
+        self.class_avg, self.mu_hat, self.sigma_hat = class_avg, mu_hat, sigma_hat
 
     @classmethod
     def from_data(cls, kind, process, train_x, train_y=None, params='paper', dataset=None, generator=None):

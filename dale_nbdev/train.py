@@ -21,7 +21,8 @@ import torch.nn as nn
 import torch.distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
-from ._utils import step_seed, stream_seed, stream_generator, atomic_save_torch, atomic_write_json, pick_device
+from ._utils import step_seed, stream_seed, stream_generator, pick_device
+from ._utils import atomic_save_torch, atomic_write_json
 from ._utils import FolderLock, atomic_write_bytes, check_choice, check_float_range, check_int_range
 from .gbm import GBM, process_from_dict
 from .paper import PAPER_GBM, PAPER_TRAINING, PAPER_CHECKPOINTS
@@ -39,9 +40,12 @@ class TrainConfig:
     model_kw: dict = field(default_factory=dict)
     process: dict = field(default_factory=lambda: GBM(**{k: v for k, v in PAPER_GBM.items() if k != 'kind'}).to_dict())
                                       # the forward process as data (`process.to_dict()`); default: Sec. 6's GBM
-    weighting: str = 'none'           # lambda(t) of the M-DSM loss (chapter 03); 'none' is the paper's Eq. 38, 'precond' EDM's
-    precond: str = 'none'             # output parameterisation: 'none' (the network's own) or 'log_edm' (`LogPrecond`, ch. 06)
-    time_sampling: str = 'uniform'    # training times: 'uniform' t = k/N (Eq. 38) or 'log_uniform' (log t uniform on [1/N, 1])
+    weighting: str = 'none'           # lambda(t) of the M-DSM loss (chapter 03); 'none' is the paper's Eq. 38,
+                                      # 'precond' EDM's
+    precond: str = 'none'             # output parameterisation: 'none' (the network's own) or 'log_edm'
+                                      # (`LogPrecond`, ch. 06)
+    time_sampling: str = 'uniform'    # training times: 'uniform' t = k/N (Eq. 38) or 'log_uniform'
+                                      # (log t uniform on [1/N, 1])
     steps: int = 300_000
     batch_size: int = 128             # the GLOBAL batch (split over DDP ranks, then over `accum` micro-batches)
     accum: int = 1                    # gradient accumulation: micro-batches per rank and step
@@ -126,21 +130,27 @@ def _legacy_process(d: dict) -> dict:
 _PAPER = dict(batch_size=128, weight_decay=1e-2, warmup=5000, grad_clip=1.0, log_every=100, sample_every=25_000,
               **PAPER_CHECKPOINTS)
 PRESETS = {
-    'mnist':         dict(_PAPER, dataset='mnist', model='ncsn_deeper', **PAPER_TRAINING['mnist'], lr=1e-4, ema_decay=0.999),
-    'fashion_mnist': dict(_PAPER, dataset='fashion_mnist', model='ncsn_deeper', **PAPER_TRAINING['fashion_mnist'], lr=1e-4, ema_decay=0.999),
-    'kmnist':        dict(_PAPER, dataset='kmnist', model='ncsn_deeper', **PAPER_TRAINING['kmnist'], lr=1e-4, ema_decay=0.999),
-    'cifar10':       dict(_PAPER, dataset='cifar10', model='ddpmpp', **PAPER_TRAINING['cifar10'], lr=2e-4, ema_decay=0.9999),
+    'mnist':         dict(_PAPER, dataset='mnist', model='ncsn_deeper', **PAPER_TRAINING['mnist'],
+                          lr=1e-4, ema_decay=0.999),
+    'fashion_mnist': dict(_PAPER, dataset='fashion_mnist', model='ncsn_deeper', **PAPER_TRAINING['fashion_mnist'],
+                          lr=1e-4, ema_decay=0.999),
+    'kmnist':        dict(_PAPER, dataset='kmnist', model='ncsn_deeper', **PAPER_TRAINING['kmnist'],
+                          lr=1e-4, ema_decay=0.999),
+    'cifar10':       dict(_PAPER, dataset='cifar10', model='ddpmpp', **PAPER_TRAINING['cifar10'],
+                          lr=2e-4, ema_decay=0.9999),
     'smoke':         dict(dataset='mnist', model='small_unet', model_kw=dict(ch=8, ch_mult=[1, 2]), steps=300,
                           batch_size=32, lr=2e-3, weight_decay=0.0, warmup=0, grad_clip=1.0, ema_decay=0.99,
                           n_train=4096, ckpt_every=100, log_every=25),
     'toy':           dict(dataset='toy', model='toy_mlp', steps=1500, batch_size=512, lr=2e-3, weight_decay=0.0,
                           schedule='cosine', warmup=0, grad_clip=0.0, ema_decay=0.99, ckpt_every=500, log_every=100),
-    'cpu':           dict(dataset='mnist', model='small_unet', model_kw=dict(ch=32, ch_mult=[1, 2, 2]), precond='log_edm',
-                          weighting='precond', time_sampling='log_uniform', steps=4000, batch_size=64, lr=2e-3,
-                          weight_decay=0.0, schedule='cosine', warmup=200, grad_clip=1.0, ema_decay=0.999,
+    'cpu':           dict(dataset='mnist', model='small_unet', model_kw=dict(ch=32, ch_mult=[1, 2, 2]),
+                          precond='log_edm', weighting='precond', time_sampling='log_uniform', steps=4000,
+                          batch_size=64, lr=2e-3, weight_decay=0.0, schedule='cosine', warmup=200, grad_clip=1.0,
+                          ema_decay=0.999,
                           cpu_amp=True, ckpt_every=250, log_every=50),
 }
-"Training presets: the paper's per dataset (Sec. 6, App. E, with the sources above), plus `smoke`, `toy` and `cpu` (the CPU recipe of chapter 24, for mnist, fashion_mnist and kmnist)."
+"""Training presets: the paper's per dataset (Sec. 6, App. E, with the sources above), plus `smoke`, `toy` and `cpu`
+(the CPU recipe of chapter 24, for mnist, fashion_mnist and kmnist)."""
 
 def make_config(preset=None, dataset=None, **overrides) -> TrainConfig:
     """A `TrainConfig` from a preset (default: the dataset's own paper preset), with `dataset` replacing the preset's
@@ -313,7 +323,8 @@ def build_model(cfg: TrainConfig, process=None) -> nn.Module:
     """The score model of a run: `get_model(cfg.model, ...)` with the dataset's channels, its output scaled for
     `process` (the run's, built from `cfg` if None) and `cfg.model_kw` (JSON lists become tuples); wrapped in
     `LogPrecond(net, process)` (EDM preconditioning in log space, chapter 06) when `cfg.precond == 'log_edm'`."""
-    if cfg.precond not in ('none', 'log_edm'): raise ValueError(f"precond must be 'none' or 'log_edm', got {cfg.precond!r}")
+    if cfg.precond not in ('none', 'log_edm'):
+        raise ValueError(f"precond must be 'none' or 'log_edm', got {cfg.precond!r}")
     process = cfg.build_process() if process is None else process
     accepted, kw = _model_params(cfg.model), {}
     channels = DATASET_INFO.get(cfg.dataset, {}).get('channels')
@@ -509,7 +520,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
     lock = None
     try:
         if cfg.batch_size % (world * cfg.accum):
-            raise ValueError(f"batch_size {cfg.batch_size} is not divisible by world size x accum = {world} x {cfg.accum}")
+            raise ValueError(f"batch_size {cfg.batch_size} is not divisible by world size x accum = "
+                             f"{world} x {cfg.accum}")
         device = pick_device(cfg.device, local_rank)
         if rank == 0: lock = FolderLock(out).acquire()        # one writer per run folder, for the whole run
         state = None
