@@ -93,7 +93,8 @@ class Evaluator:
         "Predicted classes from domain features (the classifier's head), as a histogram."
         hd = next(self.clf.head.parameters()).device
         with torch.no_grad():
-            return torch.bincount(self.clf.head(feats.to(hd).float()).argmax(1).cpu(), minlength=self.clf.head.out_features)
+            pred = self.clf.head(feats.to(hd).float()).argmax(1).cpu()
+        return torch.bincount(pred, minlength=self.clf.head.out_features)
 
     def __call__(self, fake_u8: torch.Tensor, labels=None) -> dict:
         out = dict(domain=None, inception=None)
@@ -118,8 +119,10 @@ class Evaluator:
         p = dict(n_real=len(self.real_u8), n_fake=n_fake, metric=space, kid_seed=self.kid['seed'],
                  kid_subsets=self.kid['kid_subsets'], kid_subset_size=ss, torchmetrics=torchmetrics.__version__)
         if space == 'inception':
-            p.update(features=f'InceptionV3 inception-v3-compat {self.inception_feature}-d', weights=str(self.inception),
-                     preprocessing='uint8; gray replicated to RGB; bilinear 299x299 (TF1-compatible) inside the extractor')
+            p.update(features=f'InceptionV3 inception-v3-compat {self.inception_feature}-d',
+                     weights=str(self.inception),
+                     preprocessing='uint8; gray replicated to RGB; bilinear 299x299 (TF1-compatible) inside the '
+                                   'extractor')
         else:
             p.update(features=f'domain classifier penultimate {self.clf.num_features}-d', classifier=self.info)
         return p
@@ -132,7 +135,8 @@ def evaluate_samples(fake_u8: torch.Tensor, dataset: str, metric: str = 'domain'
     `Evaluator`. `metric='inception'`: InceptionV3 features (the paper's metric with the standard weights,
     `inception_weights=None` downloads them); `metric='domain'`: the dataset's domain classifier (or
     `classifier`), plus class histograms."""
-    if metric not in ('inception', 'domain'): raise ValueError(f"metric must be 'inception' or 'domain', got {metric!r}")
+    if metric not in ('inception', 'domain'):
+        raise ValueError(f"metric must be 'inception' or 'domain', got {metric!r}")
     if not (torch.is_tensor(fake_u8) and fake_u8.dtype == torch.uint8 and fake_u8.ndim == 4):
         raise ValueError(f"fake_u8 must be uint8 images (N, C, H, W), got "
                          f"{getattr(fake_u8, 'dtype', type(fake_u8).__name__)} {tuple(getattr(fake_u8, 'shape', ()))}: "
