@@ -9,6 +9,7 @@ __all__ = ['PRETRAINED', 'SAMPLE_METHODS', 'DEFAULT_SAMPLER', 'weights_dir', 'lo
 
 # %% ../nbs/16_pretrained.ipynb #ceeff018
 import hashlib, json, os, platform, time
+from tqdm.auto import tqdm
 from pathlib import Path
 import torch
 from torch import nn
@@ -21,6 +22,7 @@ from .samplers import adls, asams, class_average_init, get_times, make_start
 from .pf_ode import sample_ode_euler, sample_ode_heun, get_times_karras
 from .reverse import tweedie_denoise
 from .features import DomainClassifier, predict
+from .sample import make_score_fn
 
 # %% ../nbs/16_pretrained.ipynb #5c6e55df
 PRETRAINED = ('mnist', 'fashion_mnist', 'kmnist')
@@ -116,20 +118,12 @@ def sample_at_nfe(method: str, score_fn, x, process, nfe: int, *, generator=None
 DEFAULT_SAMPLER = dict(method='heun', nfe=35, start='class_average')
 "The recommended fast sampler of the shipped models (chapter 25)."
 
-def _score_fn(model):
-    "`score_fn(x, t) -> h` in float32 from a network; bf16 autocast on the CPU (about 1.6x faster, chapter 24)."
-    dev = next(model.parameters()).device
-    def score_fn(x, t):
-        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16):
-            return model(x, t).float()
-    return score_fn
-
-def _starts(name, process, idx, seed, start, shape):
+def _starts(name, process, idx, seed, start, shape, means=None):
     "Starting points for sample indices `idx`, each from its own generator (seed, 'sample_init', i)."
     if start == 'class_average':
-        means = pretrained_class_means(name)
         y = torch.as_tensor(idx) % means.shape[0]
-        x = torch.cat([class_average_init(means[int(c)][None], 1, process, generator=stream_generator(seed, 'sample_init', int(i)))
+        x = torch.cat([class_average_init(means[int(c)][None], 1, process,
+                                          generator=stream_generator(seed, 'sample_init', int(i)))
                        for i, c in zip(idx, y)])
         return x, y
     law = make_start('lognormal', process, dataset=name, shape=shape)
@@ -145,12 +139,13 @@ def sample_pretrained(name: str, n: int, seed: int = 0, *, method=None, nfe=None
     start = start or DEFAULT_SAMPLER['start']
     check_choice('start', start, ('class_average', 'lognormal'))
     model, process, cfg = load_pretrained(name)
-    score_fn, settings = _score_fn(model), PAPER_SAMPLER_SETTINGS.get((name, 'adls' if method != 'asams' else 'asams', start))
+    score_fn = make_score_fn(model, cpu_amp=True)
+    settings = PAPER_SAMPLER_SETTINGS.get((name, 'asams' if method == 'asams' else 'adls', start))
+    means = pretrained_class_means(name) if start == 'class_average' else None
     xs, ys = [], []
-    from tqdm.auto import tqdm
     for off in tqdm(range(0, n, batch_size), disable=not progress, desc=f'sample {name}'):
         idx = list(range(off, min(n, off + batch_size)))
-        x, y = _starts(name, process, idx, seed, start, (1, 28, 28))
+        x, y = _starts(name, process, idx, seed, start, (1, 28, 28), means)
         x, _ = sample_at_nfe(method, score_fn, x, process, nfe, settings=settings,
                              generator=stream_generator(seed, 'sampler', off))
         xs.append(x.clamp(1, 2)); ys.append(y)
@@ -198,9 +193,11 @@ def export_pretrained(run, name: str, out_dir=None, metrics=None, classifier=Non
                 machine=dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
                              cpu_count=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads()),
                 parameters=sum(p.numel() for p in model.parameters()), file_bytes=path.stat().st_size,
-                sha256=_sha256(path), float16_relative_error=float16_error(model, process, means), storage='float16 state dict; torch.load(weights_only=True)',
+                sha256=_sha256(path), float16_relative_error=float16_error(model, process, means),
+                storage='float16 state dict; torch.load(weights_only=True)',
                 sampler=DEFAULT_SAMPLER, metrics=metrics or {}, classifier=classifier or {}, notes=notes or '',
-                reproduce=f"dale_train --dataset {cfg.dataset} --preset cpu" + (' --split test' if cfg.split == 'test' else '')
+                reproduce=f"dale_train --dataset {cfg.dataset} --preset cpu"
+                          + (' --split test' if cfg.split == 'test' else '')
                           + f" --out runs/{name}_cpu --threads 2")
     atomic_write_json(card, out / f'{name}.json')
     return card

@@ -10,7 +10,10 @@ import json, math, time
 from pathlib import Path
 import torch
 from .evaluate import Evaluator, nearest_neighbours, pixel_space
-from .sample import to_uint8
+from .sample import to_uint8, real_uint8, make_score_fn
+from .samplers import class_average_init, make_start
+from .pretrained import (load_pretrained, load_classifier, load_card, sample_pretrained,
+                                   pretrained_class_means, sample_at_nfe)
 
 # %% ../nbs/24_cpu_recipe.ipynb #443cf64f
 def nn_distance_stats(query_u8, train_u8, reference=None, exclude_self: bool = False) -> dict:
@@ -45,14 +48,10 @@ def quality_record(fake_u8, test_u8, train_u8, classifier, *, labels=None, start
 # %% ../nbs/24_cpu_recipe.ipynb #dd60ec96
 def class_average_start_u8(class_means, process, n: int, seed: int = 0):
     "The class-average starting law at t = 1 as uint8 images (classes i mod K), for scoring it like samples."
-    from dale_nbdev.samplers import class_average_init
     return to_uint8(class_average_init(class_means, n, process, generator=torch.Generator().manual_seed(seed)))[0]
 
 def shipped_quality(name: str, n: int = 1000, seed: int = 0, data_root=None) -> dict:
     "The quality record of a shipped model (`quality_record` of `n` samples of `sample_pretrained`), with timing."
-    from dale_nbdev.pretrained import load_pretrained, load_classifier, load_card, sample_pretrained, pretrained_class_means
-    from dale_nbdev.samplers import make_start
-    from dale_nbdev.sample import real_uint8
     card = load_card(name)
     split = card['split']
     test_u8 = real_uint8(name, 'test', data_root=data_root)
@@ -65,7 +64,8 @@ def shipped_quality(name: str, n: int = 1000, seed: int = 0, data_root=None) -> 
                   lognormal_table2=to_uint8(make_start('lognormal', process, dataset=name, shape=(1, 28, 28))
                                             .sample(n, generator=torch.Generator().manual_seed(seed)))[0])
     in_train = split == 'test'            # KMNIST: trained on the test split, so test images are training images
-    ref = train_u8[torch.randperm(len(train_u8), generator=torch.Generator().manual_seed(seed + 1))[:n]] if in_train else None
+    perm = torch.randperm(len(train_u8), generator=torch.Generator().manual_seed(seed + 1))
+    ref = train_u8[perm[:n]] if in_train else None
     q = quality_record(to_uint8(x)[0], test_u8, train_u8, load_classifier(name), labels=y, starts=starts, seed=seed,
                        info=card.get('classifier'), novelty_reference_u8=ref, reference_in_train=in_train)
     return dict(name=name, split=split, n=n, seed=seed, sampler=card['sampler'], sampling_seconds=seconds,
@@ -79,9 +79,7 @@ def nfe_sweep(model, process, evaluator, starts: dict, grid: dict, settings: dic
     (L, delta, chi) for 'adls'/'asams'. Returns one record per (method, start, NFE); a sampler that fails (non-finite
     values, or a sign-agnostic step that left the positive orthant before the final log-space denoising) is recorded
     with `fid=None` and its error."""
-    from dale_nbdev.pretrained import sample_at_nfe, _score_fn
-    from dale_nbdev.sample import to_uint8
-    score_fn = score_fn or _score_fn(model)
+    score_fn = score_fn or make_score_fn(model, cpu_amp=True)
     out = []
     for start, x1 in starts.items():
         for method, nfes in grid.items():
@@ -100,11 +98,13 @@ def nfe_sweep(model, process, evaluator, starts: dict, grid: dict, settings: dic
                     n_bad = int((~torch.isfinite(x)).sum())
                     out.append(dict(method=method, start=start, nfe=used, fid=None, kid=None, seconds=sec,
                                     error=f"{n_bad} non-finite sample values"))
-                    if progress: print(f"{start:14s} {method:10s} NFE {used:5d}  diverged ({n_bad} non-finite)", flush=True)
+                    if progress:
+                        print(f"{start:14s} {method:10s} NFE {used:5d}  diverged ({n_bad} non-finite)", flush=True)
                     continue
                 u8, rep = to_uint8(x)
                 m = evaluator(u8)['domain']
                 out.append(dict(method=method, start=start, nfe=used, fid=m['fid'], kid=m['kid_mean'],
                                 class_tv=m['class_tv'], frac_outside=rep['frac_outside'], seconds=sec))
-                if progress: print(f"{start:14s} {method:10s} NFE {used:5d}  FID {m['fid']:8.2f}  {sec:6.1f}s", flush=True)
+                if progress:
+                    print(f"{start:14s} {method:10s} NFE {used:5d}  FID {m['fid']:8.2f}  {sec:6.1f}s", flush=True)
     return out

@@ -32,12 +32,15 @@ def sampler_settings(dataset: str, sampler: str = 'adls', init: str = 'class_ave
     if missing: raise ValueError(f"the paper has no sampler setting for {key}: pass {sorted(missing)} explicitly")
     return st
 
-def make_score_fn(model, device=None, amp: bool = True):
-    "`score_fn(x, t) -> h` (float32) from a network `model(x, t) -> h`: eval mode, no grad, bf16 autocast on CUDA."
+def make_score_fn(model, device=None, amp: bool = True, cpu_amp: bool = False):
+    """`score_fn(x, t) -> h` (float32) from a network `model(x, t) -> h`: eval mode, no grad, bf16 autocast on CUDA
+    (`amp`) and, with `cpu_amp`, on the CPU too (about 1.6x faster for the small UNet, chapter 24)."""
     if isinstance(model, nn.Module): model.eval()
     cuda = device is not None and torch.device(device).type == 'cuda'
     def score_fn(x, t):
-        ctx = torch.autocast('cuda', dtype=torch.bfloat16) if cuda and amp else contextlib.nullcontext()
+        if x.device.type == 'cuda' or cuda: on = amp
+        else: on = cpu_amp
+        ctx = torch.autocast(x.device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
         with torch.no_grad(), ctx: return model(x, t).float()
     return score_fn
 
