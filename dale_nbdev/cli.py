@@ -10,7 +10,7 @@ import contextlib, hashlib, json, os, shutil, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
-from fastcore.script import call_parse, store_true
+from fastcore.script import Param, call_parse, store_true
 from ._utils import (FolderLock, FolderBusyError, atomic_write_json, check_choice, check_float_range,
                                check_int_range, pick_device)
 from .data import DATASET_INFO, DatasetNotFoundError, DatasetCorruptError
@@ -177,7 +177,8 @@ def _sample_pretrained(name, out, n, seed, method, nfe, batch_size, overwrite, q
 
 @call_parse
 def dale_sample(
-    run: str = None,               # run folder (or checkpoint file) written by dale_train (or use --pretrained)
+    run: Param('run folder (or checkpoint file) written by dale_train; omit it with --pretrained', str,
+               opt=False, nargs='?') = None,
     pretrained: str = None,        # a shipped model instead of a run: mnist, fashion_mnist or kmnist (chapter 16)
     method: str = None,            # with --pretrained: adls, asams, em_log, em_ambient, euler, heun (default heun)
     nfe: int = None,               # with --pretrained: network evaluations (default 35)
