@@ -23,6 +23,7 @@ from .pf_ode import sample_ode_euler, sample_ode_heun, get_times_karras
 from .reverse import tweedie_denoise
 from .features import DomainClassifier, predict
 from .sample import make_score_fn
+from .report import read_log
 
 # %% ../nbs/16_pretrained.ipynb #5c6e55df
 PRETRAINED = ('mnist', 'fashion_mnist', 'kmnist')
@@ -156,11 +157,10 @@ def sample_pretrained(name: str, n: int, seed: int = 0, *, method=None, nfe=None
 def _sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
-def _training_seconds(run) -> float:
-    "Training wall time from the run's log: the sum over logged windows of steps / (steps per second)."
-    recs = [json.loads(l) for l in (Path(run) / 'log.jsonl').read_text().splitlines() if l.strip()]
+def _training_seconds(log: list) -> float:
+    "Training wall time from a run's log records: the sum over logged windows of steps / (steps per second)."
     total, prev = 0.0, 0
-    for r in recs:
+    for r in log:
         if r['step'] > prev: total += (r['step'] - prev) / r['steps_per_s']; prev = r['step']
     return total
 
@@ -186,10 +186,10 @@ def export_pretrained(run, name: str, out_dir=None, metrics=None, classifier=Non
     path = out / f'{name}.pt'
     means = class_averages(X, Y)
     atomic_save_torch(dict(model={k: v.half() for k, v in model.state_dict().items()}, class_means=means.half()), path)
-    log = [json.loads(l) for l in (Path(run) / 'log.jsonl').read_text().splitlines() if l.strip()]
+    log = read_log(run)
     card = dict(name=name, dataset=cfg.dataset, split=cfg.split, n_train=len(X), config=cfg.to_dict(),
                 process=process.to_dict(), steps=int(log[-1]['step']), final_loss=log[-1]['loss'],
-                training_seconds=round(_training_seconds(run), 1),
+                training_seconds=round(_training_seconds(log), 1),
                 machine=dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
                              cpu_count=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads()),
                 parameters=sum(p.numel() for p in model.parameters()), file_bytes=path.stat().st_size,
