@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['SeedStream', 'stream_seed', 'step_seed', 'stream_generator', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_json', 'atomic_save_torch', 'atomic_save_image', 'expand_time', 'batch_time', 'pick_device',
-           'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_choice', 'check_float_range',
-           'check_time_grid', 'FolderBusyError', 'FolderLock', 'renamed_kwargs']
+           'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_bool', 'check_choice',
+           'check_float_range', 'check_time_grid', 'FolderBusyError', 'FolderLock', 'renamed_kwargs']
 
 # %% ../nbs/09_utils.ipynb #a3238856
-import contextlib, enum, errno, functools, json, math, os, socket, sys, tempfile, time, warnings
+import contextlib, enum, errno, functools, json, math, numbers, os, socket, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -41,6 +41,10 @@ def _stream_key(k) -> int:
 def stream_seed(seed: int, *keys) -> int:
     """A 63-bit seed that depends only on `(seed, *keys)`, hashed by numpy's `SeedSequence`; keys are integers
     (a step, a sample index) or stream names/`SeedStream` members, e.g. `stream_seed(seed, step, 'noise')`."""
+    if isinstance(seed, str) or (torch.is_tensor(seed) and seed.ndim == 0 and not seed.is_floating_point()
+                                 and seed.dtype != torch.bool):
+        if isinstance(seed, str): raise ValueError(f"seed must be an integer >= 0, got {seed!r} (not a stream name)")
+        seed = int(seed)
     ints = [_stream_key(seed)] + [_stream_key(k) for k in keys]
     return int(np.random.SeedSequence(ints).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
@@ -158,14 +162,43 @@ def check_time(t, name: str = "t", allow_zero: bool = False):
         raise ValueError(f"{name} must be a finite time in {'[' if allow_zero else '('}0, 1], got {got}")
     return t
 
+def _real_scalar(value):
+    """`value` as a Python float if it is one real number: a Python or NumPy int or float (float32 included), or a 0-d
+    real array or tensor; None for anything else (a bool, a string, a list, a complex number, a 1-element vector)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)): return None
+    if torch.is_tensor(value) or isinstance(value, np.ndarray):
+        kind = value.dtype.kind if isinstance(value, np.ndarray) else ('f' if value.is_floating_point() else
+                                                                          'b' if value.dtype == torch.bool else
+                                                                          'c' if value.is_complex() else 'i')
+        return float(value) if value.ndim == 0 and kind in 'iuf' else None
+    return float(value) if isinstance(value, numbers.Real) else None
+
+def _is_integer(value) -> bool:
+    "Whether `value` is one integer: a Python or NumPy int, or a 0-d integer array or tensor (never a bool or float)."
+    if isinstance(value, (bool, np.bool_)): return False
+    if torch.is_tensor(value):
+        return value.ndim == 0 and not (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool)
+    if isinstance(value, np.ndarray): return value.ndim == 0 and value.dtype.kind in 'iu'
+    return isinstance(value, (int, np.integer))
+
 def check_int_range(name: str, value, lo=None, hi=None) -> int:
-    "Raise a `ValueError` unless `value` is an integer with `lo <= value <= hi` (either bound may be None)."
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if ok and ((lo is not None and value < lo) or (hi is not None and value > hi)): ok = False
+    """Raise a `ValueError` unless `value` is an integer (Python, NumPy or a 0-d integer tensor; not a bool or a
+    float) with `lo <= value <= hi` (either bound may be None); returns it as a Python int."""
+    ok = _is_integer(value)
+    if ok and ((lo is not None and int(value) < lo) or (hi is not None and int(value) > hi)): ok = False
     if not ok:
         rng = f"{'-inf' if lo is None else lo} <= {name} <= {'inf' if hi is None else hi}"
         raise ValueError(f"{name} must be an integer with {rng}, got {value!r}")
     return int(value)
+
+def check_bool(name: str, value, also=()):
+    """Raise a `ValueError` unless `value` is a boolean (`True`/`False`, or NumPy's) or one of the extra values `also`
+    (e.g. 'auto'); never a truthy stand-in (1, 'no', None). Returns a Python bool, or the extra value."""
+    if isinstance(value, (bool, np.bool_)): return bool(value)
+    if any(value == a and type(value) is type(a) for a in also): return value
+    names = ['True', 'False', *map(repr, also)]
+    valid = f"{', '.join(names[:-1])} or {names[-1]}"
+    raise ValueError(f"{name} must be {valid}; got {value!r}")
 
 def check_choice(name: str, value, valid):
     "Raise a `ValueError` unless `value` is one of `valid`."
@@ -174,9 +207,9 @@ def check_choice(name: str, value, valid):
     return value
 
 def check_float_range(name: str, value, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False) -> float:
-    "Raise a `ValueError` unless `value` is a finite number between `lo` and `hi` (ends closed unless `*_open`)."
-    try: v = float(value); ok = not isinstance(value, (bool, str)) and math.isfinite(v)
-    except (TypeError, ValueError): ok = False
+    """Raise a `ValueError` unless `value` is one finite real number (Python, NumPy incl. float32, or a 0-d tensor;
+    not a bool or a string) between `lo` and `hi` (ends closed unless `*_open`); returns it as a Python float."""
+    v = _real_scalar(value); ok = v is not None and math.isfinite(v)
     if ok and lo is not None and (v < lo or (lo_open and v == lo)): ok = False
     if ok and hi is not None and (v > hi or (hi_open and v == hi)): ok = False
     if not ok:
