@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['SeedStream', 'stream_seed', 'step_seed', 'stream_generator', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_json', 'atomic_save_torch', 'atomic_save_image', 'expand_time', 'batch_time', 'pick_device',
-           'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_bool', 'check_choice',
-           'check_float_range', 'check_time_grid', 'FolderBusyError', 'FolderLock', 'renamed_kwargs']
+           'tiny_scale', 'at_scale', 'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_bool',
+           'check_choice', 'check_float_range', 'check_time_grid', 'FolderBusyError', 'FolderLock', 'renamed_kwargs']
 
 # %% ../nbs/09_utils.ipynb #a3238856
 import contextlib, enum, errno, functools, json, math, numbers, os, socket, sys, tempfile, time, warnings
@@ -26,6 +26,7 @@ class SeedStream(enum.IntEnum):
     SAMPLER = 4       # the noise of a sampler (Langevin / reverse-SDE steps)
     SAMPLE_INIT = 5   # the starting law of a sampler
     DATA = 7          # the order of the training data (per-epoch permutations)
+    DROPOUT = 8       # the global torch RNG (dropout) of DDP rank r > 0, keyed by r (rank 0 uses the seed itself)
 
 def _stream_key(k) -> int:
     "An integer key: `SeedStream` members and their names ('noise', 'data', ...) map to their stream id."
@@ -135,6 +136,15 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     if name == "auto": return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     d = torch.device(name)
     return torch.device(f"cuda:{local_rank}") if d.type == "cuda" and d.index is None else d
+
+# %% ../nbs/09_utils.ipynb #35acb319
+def tiny_scale() -> bool:
+    "Whether the environment asks for the tiny scale (`DALE_TINY=1`): `#| gpu` cells then run on a CPU in seconds."
+    return os.environ.get("DALE_TINY", "0") == "1"
+
+def at_scale(full, tiny):
+    "`full` (the paper's size, device, ...), or `tiny` when `DALE_TINY=1`: the one switch between the two scales."
+    return tiny if tiny_scale() else full
 
 # %% ../nbs/09_utils.ipynb #aec2007b
 def check_positive(x: torch.Tensor, name: str = "x") -> torch.Tensor:
