@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['PRESETS', 'RUN_KEYS', 'RESULT_FIELDS', 'TrainConfig', 'make_config', 'check_config', 'batch_indices', 'get_batch',
-           'seed_everything', 'get_rng_state', 'set_rng_state', 'atomic_save', 'CheckpointError', 'load_checkpoint',
-           'NonFiniteLossError', 'LRSchedule', 'make_ema', 'init_distributed', 'build_model', 'load_training_data',
-           'precision_flags', 'uses_channels_last', 'autocast_context', 'loss_weighting', 'TrainStep',
-           'TrainingInterrupted', 'train', 'save_sample_grid', 'load_run', 'checkpoint_step']
+           'seed_everything', 'rank_seed', 'get_rng_state', 'set_rng_state', 'atomic_save', 'CheckpointError',
+           'load_checkpoint', 'NonFiniteLossError', 'LRSchedule', 'make_ema', 'dist_backend', 'init_distributed',
+           'build_model', 'load_training_data', 'precision_flags', 'uses_channels_last', 'autocast_context',
+           'loss_weighting', 'TrainStep', 'TrainingInterrupted', 'train', 'save_sample_grid', 'load_run',
+           'checkpoint_step']
 
 # %% ../nbs/12_training.ipynb #8b27b898
 import os, json, math, time, random, contextlib, inspect, signal, threading
@@ -228,20 +229,38 @@ def seed_everything(seed: int):
     "Seed python, numpy and torch (CPU and every CUDA device)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
-def get_rng_state() -> dict:
-    "The global RNG states (python, numpy, torch CPU and CUDA) as plain objects that `weights_only` loading takes."
+def rank_seed(seed: int, rank: int = 0) -> int:
+    """The seed of DDP rank `rank`'s global RNGs (dropout masks): the run's `seed` on rank 0 (so one process is
+    unchanged), `stream_seed(seed, rank, 'dropout')` on every other rank, so no two ranks draw the same masks."""
+    return seed if rank == 0 else stream_seed(seed, rank, 'dropout')
+
+def _cuda_index(device) -> Optional[int]:
+    "The CUDA device index of `device` (the current device for a bare 'cuda'), or None off CUDA."
+    if device is None: return None
+    d = torch.device(device)
+    if d.type != 'cuda': return None
+    return d.index if d.index is not None else torch.cuda.current_device()
+
+def get_rng_state(device=None) -> dict:
+    """The global RNG states (python, numpy, torch CPU and, where `device` is a GPU, that GPU's generator only) as
+    plain objects that `weights_only` loading takes. Each DDP rank saves its own, for its own training device."""
     npst = np.random.get_state()
     s = dict(python=random.getstate(), numpy=[npst[0], npst[1].tolist(), int(npst[2]), int(npst[3]), float(npst[4])],
              torch_cpu=torch.get_rng_state())
-    if torch.cuda.is_available(): s['torch_cuda'] = torch.cuda.get_rng_state_all()
+    idx = _cuda_index(device)
+    if idx is not None: s['torch_cuda'] = torch.cuda.get_rng_state(idx)
     return s
 
-def set_rng_state(s: dict):
-    "Restore what `get_rng_state` returned."
+def set_rng_state(s: dict, device=None):
+    """Restore what `get_rng_state` returned; the CUDA state goes to `device` only (a GPU; ignored otherwise).
+    Checkpoints that stored every visible GPU's state (a list) give `device` the entry of its index, or the first."""
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in s['python']))
     n = s['numpy']; np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), n[2], n[3], n[4]))
     torch.set_rng_state(s['torch_cpu'])
-    if 'torch_cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['torch_cuda'])
+    idx, c = _cuda_index(device), s.get('torch_cuda')
+    if idx is None or c is None: return
+    if isinstance(c, (list, tuple)): c = c[idx] if idx < len(c) else c[0]
+    torch.cuda.set_rng_state(c, idx)
 
 def atomic_save(obj, path) -> Path:
     """`torch.save(obj)` to `path` atomically (`_utils.atomic_save_torch`: a temporary file, fsynced, renamed), then
@@ -294,14 +313,23 @@ def make_ema(model: nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 # %% ../nbs/12_training.ipynb #b26f9c26
-def init_distributed():
-    "(rank, world, local_rank, created): join the process group that torchrun describes in the environment, if any."
-    world = int(os.environ.get('WORLD_SIZE', '1'))
+def dist_backend(device) -> str:
+    "The process-group backend for a rank that trains on `device`: NCCL for a GPU, gloo for the CPU."
+    return 'nccl' if torch.device(device).type == 'cuda' else 'gloo'
+
+def init_distributed(device: str = 'auto'):
+    """(rank, world, local_rank, created): join the process group that torchrun describes in the environment, if any.
+    The backend follows the device this rank trains on (`pick_device(device, LOCAL_RANK)`): NCCL on a GPU, which
+    becomes the current device and the group's `device_id`; gloo on the CPU (even where GPUs are visible)."""
+    world, local_rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('LOCAL_RANK', '0'))
     created = False
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo'); created = True
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), int(os.environ.get('LOCAL_RANK', 0)), created
+        dev = pick_device(device, local_rank)
+        if dist_backend(dev) == 'nccl':
+            torch.cuda.set_device(dev); dist.init_process_group('nccl', device_id=dev)
+        else: dist.init_process_group('gloo')
+        created = True
+    if dist.is_initialized(): return dist.get_rank(), dist.get_world_size(), local_rank, created
     return 0, 1, 0, created
 
 def _model_params(name: str) -> set:
@@ -491,7 +519,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 @contextlib.contextmanager
 def _stop_requests(enabled: bool):
     """Within the block SIGINT and SIGTERM only note the signal in `flag[0]`: the loop saves a checkpoint at the end
-    of its step and stops. A second signal interrupts at once. A no-op off the main thread or when not `enabled`."""
+    of its step and stops. A second signal interrupts at once. A no-op off the main thread or when not `enabled`.
+    Under torchrun every worker gets the signal once (torchrun forwards it; the workers run in their own session)."""
     flag = [None]
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield flag; return
@@ -502,6 +531,27 @@ def _stop_requests(enabled: bool):
     try: yield flag
     finally:
         for s, h in old.items(): signal.signal(s, h)
+
+def _agreed_stop(flag, world: int, device) -> int:
+    """The signal that stops the run at this step (0: none): this process's, or under DDP the largest any rank noted
+    (one all-reduce), so that every rank saves and stops at the same step instead of waiting for the others."""
+    if world == 1: return flag[0] or 0
+    v = torch.tensor([flag[0] or 0], device=device); dist.all_reduce(v, op=dist.ReduceOp.MAX)
+    return int(v.item())
+
+def _rank_rng_states(world: int, device) -> list:
+    "Every rank's `get_rng_state(device)`, gathered (in rank order) on every rank; all ranks must call it."
+    mine = get_rng_state(device)
+    if world == 1: return [mine]
+    out = [None] * world; dist.all_gather_object(out, mine)
+    return out
+
+def _resume_rng(state: dict, rank: int, world: int):
+    """The RNG state rank `rank` continues from: its own when the checkpoint was written at this world size (all ranks'
+    are kept), rank 0's for rank 0, else None (the rank keeps its fresh `rank_seed`)."""
+    ranks = state.get('rng_ranks')
+    if ranks is not None and len(ranks) == world: return ranks[rank]
+    return state['rng'] if rank == 0 else None
 
 def _write_config(cfg: TrainConfig, out: Path):
     "The run folder and its `config.json` (atomically)."
@@ -516,7 +566,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
     info = dict(step, loss, model, ema, optimizer). Returns dict(model, ema, step, history, config, process, out)."""
     out = Path(out_dir); ckpt_path = out / 'checkpoint.pt'
     check_config(cfg)
-    rank, world, local_rank, created = init_distributed()
+    rank, world, local_rank, created = init_distributed(cfg.device)
     lock = None
     try:
         if cfg.batch_size % (world * cfg.accum):
@@ -533,7 +583,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
                 _record_event(out, event='resumed', step=int(state['step']), steps=cfg.steps,
                               **(dict(steps_before=saved.steps) if saved.steps != cfg.steps else {}))
         if rank == 0: _write_config(cfg, out)
-        seed_everything(cfg.seed)
+        seed_everything(rank_seed(cfg.seed, rank))                   # dropout: a distinct stream per rank
         process = cfg.build_process()
         X, Y = load_training_data(cfg) if data is None else data
         if not bool((X > 0).all()): raise ValueError("training data must be strictly positive (images in [1, 2])")
@@ -544,7 +594,9 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
         step_fn = TrainStep(model, cfg, process, device, world)
         start = 0
         if state is not None:
-            step_fn.load_state(state); set_rng_state(state['rng']); start = int(state['step'])
+            step_fn.load_state(state); start = int(state['step'])
+            rng = _resume_rng(state, rank, world)
+            if rng is not None: set_rng_state(rng, device)
         log = _jsonl(out / 'log.jsonl', rank == 0)
         last_good = [start if state is not None else None]
 
@@ -556,9 +608,11 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
         def save(step):
             if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                 stop('weights', step - 1, float('nan'))                # never overwrite a good checkpoint with these
+            rngs = _rank_rng_states(world, device)
             if rank == 0:
-                st = dict(step=step, **step_fn.state(), rng=get_rng_state(), config=cfg.to_dict(), world_size=world,
+                st = dict(step=step, **step_fn.state(), rng=rngs[0], config=cfg.to_dict(), world_size=world,
                           data_stream=dict(scheme='SeedSequence([seed, step, stream])', seed=cfg.seed, next_step=step))
+                if world > 1: st['rng_ranks'] = rngs
                 atomic_save(st, ckpt_path)
                 if cfg.snapshot_every and step % cfg.snapshot_every == 0: atomic_save(st, out / f'ckpt_{step:07d}.pt')
             last_good[0] = step
@@ -568,7 +622,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
         model.train()
         pbar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not (progress and rank == 0),
                     desc=f'train {cfg.dataset}', dynamic_ncols=True)
-        with precision_flags(cfg.tf32, device), _stop_requests(world == 1) as stop_request:
+        with precision_flags(cfg.tf32, device), _stop_requests(True) as stop_request:
             for step in pbar:
                 x0, t, z = get_batch(X, step, cfg, rank, world, device, process)
                 if cl: x0, z = (v.contiguous(memory_format=torch.channels_last) for v in (x0, z))
@@ -587,10 +641,11 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
                                      step=done)
                 if callback is not None:
                     callback(dict(step=done, loss=lv, model=model, ema=step_fn.ema, optimizer=step_fn.opt))
-                if stop_request[0] is not None:                    # Ctrl-C / SIGTERM: keep this step, then stop
+                signum = _agreed_stop(stop_request, world, device)
+                if signum:                                         # Ctrl-C / SIGTERM: keep this step, then stop
                     if last_good[0] != done: save(done)
-                    _record_event(out, event='interrupted', step=done, signal=signal.Signals(stop_request[0]).name)
-                    pbar.close(); raise TrainingInterrupted(done, stop_request[0], ckpt_path)
+                    if rank == 0: _record_event(out, event='interrupted', step=done, signal=signal.Signals(signum).name)
+                    pbar.close(); raise TrainingInterrupted(done, signum, ckpt_path)
         pbar.close()
         return dict(model=model, ema=step_fn.ema.module, step=cfg.steps, history=history, config=cfg, process=process,
                     out=out)
