@@ -10,7 +10,7 @@ import math
 import torch
 
 # %% ../nbs/00_lognormal.ipynb #bdc21c43
-from ._utils import check_positive, renamed_kwargs  # chapter 09: the package's argument checks live in one place
+from ._utils import check_positive  # chapter 09: the package's argument checks live in one place
 _all_ = ["check_positive"]
 
 # %% ../nbs/00_lognormal.ipynb #30ce57ca
@@ -110,7 +110,6 @@ class LogNormalMixture:
         "Score of $Y = \\log X$ at `y`: $\\nabla_y\\log p_Y(y) = 1 + h(e^y)$ (score change of variables)."
         return 1 + self.hyvarinen_score(torch.exp(y))
 
-    @renamed_kwargs(gbm="process")
     def diffuse(self, process, t):
         """Exact law of $X_t$ when $X_0$ follows this mixture and $X$ follows the forward process `process`
         (a `GBM` or any object with `drift_integral(t)` and `variance_integral(t)`):

@@ -10,12 +10,11 @@ __all__ = ['reverse_drift', 'reverse_log_drift', 'reverse_sde_sample', 'oracle_s
 import math
 import torch
 from tqdm.auto import tqdm
-from ._utils import batch_time, check_positive, expand_time, renamed_kwargs
+from ._utils import batch_time, check_positive, expand_time
 from .lognormal import example_mixture
-from .gbm import GBM
+from .gbm import GBM, paper_process
 
 # %% ../nbs/02_reverse_sde.ipynb #60dab4d2
-@renamed_kwargs(gbm="process")
 def reverse_drift(x, h, process, t=None):
     """Drift of the ambient reverse-time SDE, Eq. 7, written with the Hyvärinen score $h = x\\circ\\nabla\\log p_t(x)$:
     $(2\\sigma_t^2 - \\mu_t)\\circ x + \\sigma_t^2\\, x\\circ h$. Time runs backwards: one Euler-Maruyama step is
@@ -25,7 +24,6 @@ def reverse_drift(x, h, process, t=None):
     return (2 * s ** 2 - m) * x + s ** 2 * x * h
 
 # %% ../nbs/02_reverse_sde.ipynb #db6ce0d0
-@renamed_kwargs(gbm="process")
 def reverse_log_drift(x, h, process, t=None):
     """Drift of the log-space reverse-time SDE, Eq. 11: $-(\\mu_t - \\tfrac{3}{2}\\sigma_t^2) + \\sigma_t^2 h$, with
     $h = x\\circ\\nabla\\log p_t(x)$. One Euler-Maruyama step (Eq. 13, Dale-Langevin):
@@ -40,7 +38,6 @@ def _uniform_grid(t_start, t_end, n_steps):
     return [float(t_start) - i * dt for i in range(n_steps)] + [float(t_end)], [dt] * n_steps
 
 @torch.no_grad()
-@renamed_kwargs(gbm="process", x_init="x")
 def reverse_sde_sample(score_fn, x, process, t_start=1.0, t_end=1e-3, n_steps=1000, scheme="log", generator=None,
                        callback=None, *, times=None, disable=True):
     """Reverse Euler-Maruyama: integrate the reverse-time SDE from `t_start` down to `t_end` with `n_steps` uniform
@@ -123,11 +120,11 @@ def sliced_wasserstein(x, y, n_projections: int = 128, generator=None):
 def oracle_demo(mixture=None, process=None, n: int = 4000, n_steps: int = 1000, t_end: float = 1e-3,
                 scheme: str = "log", n_projections: int = 256, seed: int = 0) -> dict:
     """Chapter 02's decisive check as one call: sample the exact terminal law $p_1$ of `mixture` (default
-    `example_mixture()`) under `process` (default `GBM()`), run the reverse-time SDE with the exact Hyvärinen
+    `example_mixture()`) under `process` (default `paper_process()`), run the reverse-time SDE with the exact Hyvärinen
     score down to `t_end`, and return sliced-W2 distances in log space: samples vs fresh data (`sw2_samples`),
     two fresh data sets (`sw2_floor`, the Monte Carlo floor) and terminal samples vs data (`sw2_prior`)."""
     mixture = example_mixture() if mixture is None else mixture
-    process = GBM() if process is None else process
+    process = paper_process() if process is None else process
     g = torch.Generator().manual_seed(seed)
     x1 = mixture.diffuse(process, 1.0).sample(n, generator=g)
     xs = reverse_sde_sample(oracle_score_fn(mixture, process), x1, process, 1.0, t_end, n_steps, scheme, generator=g)
