@@ -58,6 +58,8 @@ def _missing_error(name, split, missing, folder, err=None):
     msg = (f"{name} ({split} split): missing file(s) {', '.join(missing)} in {folder}. "
            f"Put torchvision's files there (see data/README.md), set DALE_DATA to a folder that has them, "
            f"or allow a download (download=None/True) on a machine that is online.")
+    if split == "train" and any((Path(folder) / f"t10k-images-idx3-ubyte{s}").is_file() for s in ("", ".gz")):
+        msg += " Its test split is here: to train on it, pass --split test (TrainConfig split='test')."
     if err is not None: msg += f"\nThe download attempt failed: {type(err).__name__}: {str(err).strip()[:400]}"
     return DatasetNotFoundError(msg)
 
