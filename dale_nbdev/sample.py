@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 from ._utils import stream_generator, atomic_write, atomic_write_bytes, atomic_write_json, atomic_save_torch
-from ._utils import FolderLock
+from ._utils import FolderLock, check_bool
+from .precision import resolve_cpu_amp
 from .data import DATASET_INFO, load_dataset, class_averages
 from .paper import PAPER_SAMPLER_SETTINGS, PAPER_LOGNORMAL_FIT
 from . import samplers
@@ -32,16 +33,26 @@ def sampler_settings(dataset: str, sampler: str = 'adls', init: str = 'class_ave
     if missing: raise ValueError(f"the paper has no sampler setting for {key}: pass {sorted(missing)} explicitly")
     return st
 
-def make_score_fn(model, device=None, amp: bool = True, cpu_amp: bool = False):
+def make_score_fn(model, device=None, amp: bool = True, cpu_amp='auto'):
     """`score_fn(x, t) -> h` (float32) from a network `model(x, t) -> h`: eval mode, no grad, bf16 autocast on CUDA
-    (`amp`) and, with `cpu_amp`, on the CPU too (about 1.6x faster for the small UNet, chapter 24)."""
-    if isinstance(model, nn.Module): model.eval()
+    (`amp`). On the CPU: bf16 autocast with `cpu_amp=True`, float32 with `False`, and with `'auto'` the precision
+    that `resolve_cpu_amp` measures faster for this network on this CPU (chapter 09b), chosen at the first CPU call
+    from its batch (a plain function, not a network, runs in float32). `score_fn.precision` is the record of the
+    choice (None until the first CPU call)."""
+    check_bool('cpu_amp', cpu_amp, also=('auto',))
+    net = isinstance(model, nn.Module)
+    if net: model.eval()
     cuda = device is not None and torch.device(device).type == 'cuda'
     def score_fn(x, t):
         if x.device.type == 'cuda' or cuda: on = amp
-        else: on = cpu_amp
+        else:
+            if score_fn.precision is None:
+                score_fn.precision = (resolve_cpu_amp(cpu_amp, model, 'sample', tuple(x.shape[1:]), len(x)) if net
+                                      else dict(setting=cpu_amp, cpu_amp=cpu_amp is True, source='not a network'))
+            on = score_fn.precision['cpu_amp']
         ctx = torch.autocast(x.device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
         with torch.no_grad(), ctx: return model(x, t).float()
+    score_fn.precision = None
     return score_fn
 
 def row_generators(seed: int, stream: str, index, device='cpu') -> list:
@@ -124,7 +135,7 @@ def _load_part(path: Path, idx: range):
 def generate(model, dataset: str, n: int = 64, sampler: str = 'adls', init: str = 'class_average', settings=None,
              process=None, train_x=None, train_y=None, init_params: str = 'paper', batch_size: int = 256,
              seed: int = 0, device=None, data_root=None, times=None, progress: bool = True,
-             return_labels: bool = False, gbm=None, parts_dir=None, parts_key=None):
+             return_labels: bool = False, gbm=None, parts_dir=None, parts_key=None, cpu_amp='auto'):
     """Draw `n` samples of a trained `model(x, t) -> h` (or a `score_fn`) with ADLS (Algorithm 1) or ASAMS
     (Algorithm 2) walking back `process` (the run's forward process; required), in batches of `batch_size`, from
     `init` (Sec. 6.2), with the paper's (L, delta, chi, n_denoise) for `dataset` updated by `settings`; `times`
@@ -135,6 +146,7 @@ def generate(model, dataset: str, n: int = 64, sampler: str = 'adls', init: str 
     `parts_dir`: keep every finished batch there (one file per index range, written atomically, the folder locked
     against a second writer) and reuse those found, so that a killed run continues where it stopped; `parts_key`
     (a JSON-able dict, e.g. the checkpoint's step) joins the settings that the folder's batches must share.
+    `cpu_amp`: the CPU precision (`make_score_fn`).
     The training data are loaded only where the start needs them (not for Table 2's log-normal start)."""
     if sampler not in ('adls', 'asams'): raise ValueError(f"sampler must be 'adls' or 'asams', got {sampler!r}")
     process = process if process is not None else gbm
@@ -149,7 +161,7 @@ def generate(model, dataset: str, n: int = 64, sampler: str = 'adls', init: str 
                                  generator=stream_generator(seed, 'sample_init', 'default'))
     info = DATASET_INFO.get(dataset, {})
     shape = tuple(train_x.shape[1:]) if train_x is not None else (info['channels'], info['size'], info['size'])
-    run, score_fn = getattr(samplers, sampler), make_score_fn(model, device)
+    run, score_fn = getattr(samplers, sampler), make_score_fn(model, device, cpu_amp=cpu_amp)
     parts = None
     if parts_dir is not None:
         lock = FolderLock(parts_dir).acquire()
