@@ -79,7 +79,7 @@ def nfe_sweep(model, process, evaluator, starts: dict, grid: dict, settings: dic
     (L, delta, chi) for 'adls'/'asams'. Returns one record per (method, start, NFE); a sampler that fails (non-finite
     values, or a sign-agnostic step that left the positive orthant before the final log-space denoising) is recorded
     with `fid=None` and its error."""
-    score_fn = score_fn or make_score_fn(model, cpu_amp=True)
+    score_fn = score_fn or make_score_fn(model)
     out = []
     for start, x1 in starts.items():
         for method, nfes in grid.items():
