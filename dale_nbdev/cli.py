@@ -116,7 +116,7 @@ def dale_train(
         if compile: given['compile'] = True
         if no_amp: given['amp'] = False
         given = {k: v for k, v in given.items() if v is not None}
-        _probe_lock(out)
+        if int(os.environ.get('RANK', 0)) == 0: _probe_lock(out)    # torchrun: rank 0 alone writes and locks
         cfg = _train_config(out, resume, preset, dataset, given)
     n_threads = threads if threads is not None else (1 if cfg.dataset == 'toy' else None)
     if n_threads: torch.set_num_threads(n_threads)
