@@ -9,12 +9,10 @@ __all__ = ['WEIGHTINGS', 'loss_weight', 'sample_time', 'mesm_loss', 'mdsm_loss',
 import math
 import torch
 from .lognormal import check_positive
-from ._utils import renamed_kwargs
 
 # %% ../nbs/03_score_matching.ipynb #3a162cdb
 WEIGHTINGS = ("none", "sigma2t", "sigma4t2")
 
-@renamed_kwargs(gbm="process")
 def loss_weight(t, process, weighting="none"):
     """Weighting $\\lambda(t)$ of the M-DSM loss, per sample (shape of `t`).
     `"none"`: $\\lambda = 1$ (the paper's Eq. 15 / 38); `"sigma2t"`: $\\lambda = V(t)$ ($= \\sigma^2 t$ for GBM), which makes
@@ -29,7 +27,6 @@ def loss_weight(t, process, weighting="none"):
     if weighting == "sigma4t2": return v ** 2
     raise ValueError(f"unknown weighting {weighting!r}; use one of {WEIGHTINGS} or a callable")
 
-@renamed_kwargs(gbm="process")
 def sample_time(n, process, generator=None, dtype=None, device=None):
     """Training times of the Monte Carlo estimator Eq. 38: $t = k/N$ with $k$ uniform on $\\{1, \\dots, N\\}$ (shape (n,)).
     ($k = 0$, printed in Eq. 38, is excluded: the target Eq. 16 is singular at $t = 0$.)"""
@@ -46,7 +43,6 @@ def mesm_loss(h_pred, h_true, weight=None, reduction="mean"):
     if weight is not None: per = per * weight
     return per.mean() if reduction == "mean" else per
 
-@renamed_kwargs(gbm="process")
 def mdsm_loss(model, x0, process, t=None, generator=None, weighting="none", z=None, reduction="mean"):
     """Multiplicative denoising score matching, Eq. 15, by the Monte Carlo estimator Eq. 38.
     For each clean $x_0$ (B, ...): $t = k/N$, $k$ uniform on $\\{1..N\\}$ (or the given `t`, float or (B,)),
