@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['LOG_RANGE', 'START_KINDS', 'sign_agnostic_step', 'dale_langevin_step', 'get_times', 'adls', 'asams',
            'terminal_denoise', 'fit_lognormal', 'lognormal_init', 'class_average_init', 'data_independent_init',
-           'StartingLaw', 'make_start', 'PAPER_SAMPLER_SETTINGS', 'PAPER_LOGNORMAL_FIT']
+           'class_averages', 'StartingLaw', 'make_start', 'PAPER_SAMPLER_SETTINGS', 'PAPER_LOGNORMAL_FIT']
 
 # %% ../nbs/05_samplers.ipynb #a63ddf7b
 import math
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 from ._utils import (check_choice, check_finite, check_float_range, check_int_range, check_positive, check_time,
-                               check_time_grid, renamed_kwargs)
+                               check_time_grid)
+from fastcore.basics import patch
 from .reverse import reverse_drift, reverse_log_drift, tweedie_log_mean
 from .paper import PAPER_SAMPLER_SETTINGS, PAPER_LOGNORMAL_FIT
 
@@ -33,19 +34,17 @@ def _noise(x, kappa, z, generator):
     return kappa * z
 
 # %% ../nbs/05_samplers.ipynb #bfc3b32b
-@renamed_kwargs(gbm="process", noise="kappa")
 def sign_agnostic_step(x, h, process, delta, kappa=1.0, z=None, t=None, generator=None):
     """One step of the sign-agnostic multiplicative sampler, Eq. 12 (Euler-Maruyama of the ambient reverse SDE, Eq. 7):
     $x + \\delta\\,$`reverse_drift` $+ \\kappa\\sqrt\\delta\\,\\sigma x z$
     $= x\\circ\\big((1+2\\delta\\sigma^2) - \\delta\\mu + \\delta\\sigma^2 h + \\kappa\\sqrt\\delta\\,\\sigma z\\big)$.
-    `h` is the Hyvärinen score $x\\circ\\nabla\\log p_t(x)$; `kappa` ($\\kappa$, formerly `noise`) scales the noise;
+    `h` is the Hyvärinen score $x\\circ\\nabla\\log p_t(x)$; `kappa` ($\\kappa$) scales the noise;
     `t` selects $\\sigma_t, \\mu_t$ of a time-varying process."""
     _need_time(process, t)
     x_next = x + delta * reverse_drift(x, h, process, t)
     if kappa: x_next = x_next + math.sqrt(delta) * process.sigma_at(t, x) * x * _noise(x, kappa, z, generator)
     return x_next
 
-@renamed_kwargs(gbm="process", noise="kappa")
 def dale_langevin_step(x, h, process, delta, kappa=1.0, z=None, t=None, generator=None):
     """One step of the Dale-Langevin sampler, Eq. 13 (Euler-Maruyama of the log-space reverse SDE, Eq. 11,
     exponentiated): $x\\circ\\exp\\big(\\delta\\,$`reverse_log_drift` $+ \\kappa\\sqrt\\delta\\,\\sigma z\\big)$
@@ -57,11 +56,15 @@ def dale_langevin_step(x, h, process, delta, kappa=1.0, z=None, t=None, generato
     return x * torch.exp(a)
 
 # %% ../nbs/05_samplers.ipynb #ece354f7
-def get_times(N: int, k_min: int = 1, k_max=None):
-    "The noise levels $t_k = k/N$ of Algorithms 1-2, from $k$ = `k_max` (default $N-1$) down to `k_min`, as a float tensor."
+def get_times(N: int, k_min: int = 1, k_max=None, n_levels=None):
+    """The noise levels $t_k = k/N$ of Algorithms 1-2, from $k$ = `k_max` (default $N-1$) down to `k_min`, as a float64
+    tensor; with `n_levels` = m, only m of them, evenly spread by index from the first to the last (quick runs)."""
     k_max = N - 1 if k_max is None else k_max
     if not 1 <= k_min <= k_max <= N: raise ValueError(f"need 1 <= k_min <= k_max <= N, got {k_min}, {k_max}, {N}")
-    return torch.arange(k_max, k_min - 1, -1, dtype=torch.float64) / N
+    full = torch.arange(k_max, k_min - 1, -1, dtype=torch.float64) / N
+    if n_levels is None: return full
+    check_int_range("n_levels", n_levels, 1)
+    return full[torch.linspace(0, len(full) - 1, min(n_levels, len(full))).round().long()]
 
 def _check_finite(x, name, k, j):
     if not bool(torch.isfinite(x).all()):
@@ -123,7 +126,6 @@ def _annealed_sampler(sampler, score_fn, x, process, delta, L, chi, n_denoise, g
     t = float(times[-1]) if denoise_t is None else float(denoise_t)
     return _denoise_steps(sampler, score_fn, x, process, delta, n_denoise, t, callback, True, len(times))
 
-@renamed_kwargs(gbm="process", x_init="x")
 def adls(score_fn, x, process, delta, L=1, chi=1.0, n_denoise=0, generator=None, *, times=None, denoise_t=None,
          callback=None, disable=False):
     """Annealed Dale-Langevin sampler, Algorithm 1 of the paper (sign-preserving step Eq. 13).
@@ -136,7 +138,6 @@ def adls(score_fn, x, process, delta, L=1, chi=1.0, n_denoise=0, generator=None,
     return _annealed_sampler("adls", score_fn, x, process, delta, L, chi, n_denoise, generator, times, denoise_t,
                              callback, disable)
 
-@renamed_kwargs(gbm="process", x_init="x")
 def asams(score_fn, x, process, delta, L=1, chi=1.0, n_denoise=0, generator=None, *, times=None, denoise_t=None,
           callback=None, disable=False):
     """Annealed sign-agnostic multiplicative sampler, Algorithm 2 of the paper, with the step of Eq. 12
@@ -183,7 +184,6 @@ def lognormal_init(shape, mu_hat, sigma_hat, generator=None, dtype=None, device=
     z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
     return torch.exp(view(mu) + view(s) * z)
 
-@renamed_kwargs(gbm="process")
 def class_average_init(class_means, n, process, generator=None, t=1.0, return_labels=False):
     """Class-average initialisation of Sec. 6.2 (Algorithms 1-2, `initclass_average`): the class means
     (K, ...) repeated cyclically to `n` samples and pushed through the forward process to time `t` (Eq. 6)."""
@@ -203,6 +203,17 @@ def data_independent_init(shape, process, log_range=LOG_RANGE, t: float = 1.0, g
     c = (log_range[0] + log_range[1]) / 2 + float(process.drift_integral(tt))
     z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
     return torch.exp(c + math.sqrt(float(process.variance_integral(tt))) * z)
+
+# %% ../nbs/05_samplers.ipynb #44a5da62
+def class_averages(x: torch.Tensor, y: torch.Tensor, n_classes=None) -> torch.Tensor:
+    """Per-class mean images (Sec. 6.2, `get_class_average()` of Algorithms 1-2): (K, *x.shape[1:]) for labels `y` in
+    0..K-1, accumulated in float64."""
+    n_classes = n_classes or int(y.max()) + 1
+    counts = torch.bincount(y, minlength=n_classes)
+    if bool((counts == 0).any()):
+        raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no samples")
+    sums = torch.zeros((n_classes, *x.shape[1:]), dtype=torch.float64, device=x.device).index_add_(0, y, x.double())
+    return (sums / counts.reshape(-1, *([1] * (x.ndim - 1)))).to(x.dtype)
 
 # %% ../nbs/05_samplers.ipynb #85e1774e
 START_KINDS = ("class_average", "lognormal", "data_independent")
@@ -231,14 +242,6 @@ class StartingLaw:
                                       dtype, device)
         return (x, y) if return_labels else x
 
-def _class_means(x, y):
-    "Per-class means of `x` (K, ...) for labels `y` in 0..K-1, accumulated in float64."
-    counts = torch.bincount(y)
-    if bool((counts == 0).any()):
-        raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no samples")
-    sums = torch.zeros((len(counts), *x.shape[1:]), dtype=torch.float64, device=x.device).index_add_(0, y, x.double())
-    return (sums / counts.reshape(-1, *([1] * (x.ndim - 1)))).to(x.dtype)
-
 def make_start(kind: str, process=None, *, shape=None, class_means=None, data=None, labels=None, dataset=None,
                mu_hat=None, sigma_hat=None, log_range=LOG_RANGE, t: float = 1.0) -> StartingLaw:
     """The one way to build a starting law. 'class_average': `class_means` (K, ...) or `data` with `labels`, pushed
@@ -251,7 +254,7 @@ def make_start(kind: str, process=None, *, shape=None, class_means=None, data=No
         if (class_means is None) == (data is None): raise ValueError("give class_means, or data with labels (not both)")
         if class_means is None:
             if labels is None: raise ValueError("class averages from data need the labels")
-            class_means = _class_means(data, labels)
+            class_means = class_averages(data, labels)
         class_means = check_positive(torch.as_tensor(class_means), "class_means")
         return StartingLaw(kind, tuple(class_means.shape[1:]), process, dict(class_means=class_means), t)
     if kind == "lognormal":
@@ -269,6 +272,19 @@ def make_start(kind: str, process=None, *, shape=None, class_means=None, data=No
         return StartingLaw(kind, tuple(shape), process, dict(mu_hat=mu_hat, sigma_hat=sigma_hat), t)
     if shape is None: raise ValueError("a data-independent starting law needs the shape of one sample")
     return StartingLaw(kind, tuple(shape), process, dict(log_range=tuple(log_range)), t)
+
+# %% ../nbs/05_samplers.ipynb #ddb99d28
+@patch
+def sample_rows(self: StartingLaw, index, generators, dtype=None, device=None):
+    """(x (len(index), *shape), class of each row or None) for the samples numbered `index`, row i drawn from
+    `generators[i]` alone; a class-average start gives sample j the class j mod K."""
+    index = torch.as_tensor(index, dtype=torch.long)
+    if len(index) != len(generators): raise ValueError(f"got {len(generators)} generators for {len(index)} rows")
+    if self.kind != "class_average": return torch.cat([self.sample(1, g, dtype, device) for g in generators]), None
+    means = self.params["class_means"].to(device=device, dtype=dtype or self.params["class_means"].dtype)
+    y = index % means.shape[0]
+    x = torch.cat([class_average_init(means[int(k)][None], 1, self.process, g, self.t) for k, g in zip(y, generators)])
+    return x, y
 
 # %% ../nbs/05_samplers.ipynb #f0e2e4d1
 _all_ = ["PAPER_SAMPLER_SETTINGS", "PAPER_LOGNORMAL_FIT"]   # stored once, in `dale_nbdev.paper` (Tables 1-4)
