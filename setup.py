@@ -39,7 +39,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data = True,
-    package_data = {cfg['lib_path']: ['weights/*.pt', 'weights/*.json']},
+    package_data = {cfg['lib_path']: ['weights/*.safetensors', 'weights/*.json']},
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),
