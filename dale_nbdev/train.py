@@ -26,6 +26,7 @@ from ._utils import step_seed, stream_seed, stream_generator, pick_device
 from ._utils import atomic_save_torch, atomic_write_json
 from ._utils import FolderLock, atomic_write_bytes, check_choice, check_float_range, check_int_range
 from .gbm import GBM, process_from_dict
+from .additive import EDMPrecond, edm_weighting
 from .paper import PAPER_GBM, PAPER_TRAINING, PAPER_CHECKPOINTS
 from .losses import mdsm_loss, sample_time, WEIGHTINGS
 from .data import DATASET_INFO, load_dataset
@@ -43,10 +44,11 @@ class TrainConfig:
                                       # the forward process as data (`process.to_dict()`); default: Sec. 6's GBM
     weighting: str = 'none'           # lambda(t) of the M-DSM loss (chapter 03); 'none' is the paper's Eq. 38,
                                       # 'precond' EDM's
-    precond: str = 'none'             # output parameterisation: 'none' (the network's own) or 'log_edm'
-                                      # (`LogPrecond`, ch. 06)
-    time_sampling: str = 'uniform'    # training times: 'uniform' t = k/N (Eq. 38) or 'log_uniform'
-                                      # (log t uniform on [1/N, 1])
+    precond: str = 'none'             # output parameterisation: 'none' (the network's own), 'log_edm'
+                                      # (`LogPrecond`, ch. 06) or 'edm' (`EDMPrecond` of an additive process, ch. 26)
+    time_sampling: str = 'uniform'    # training times: 'uniform' t = k/N (Eq. 38), 'log_uniform'
+                                      # (log t uniform on [1/N, 1]) or 'lognormal' (the process's
+                                      # `sample_train_time`: EDM's log-normal noise levels, ch. 26)
     steps: int = 300_000
     batch_size: int = 128             # the GLOBAL batch (split over DDP ranks, then over `accum` micro-batches)
     accum: int = 1                    # gradient accumulation: micro-batches per rank and step
@@ -179,8 +181,8 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     check_float_range('ema_decay', cfg.ema_decay, 0, 1, hi_open=True)
     for b in cfg.betas: check_float_range('betas', b, 0, 1, hi_open=True)
     check_choice('weighting', cfg.weighting, (*WEIGHTINGS, 'precond'))
-    check_choice('precond', cfg.precond, ('none', 'log_edm'))
-    check_choice('time_sampling', cfg.time_sampling, ('uniform', 'log_uniform'))
+    check_choice('precond', cfg.precond, ('none', 'log_edm', 'edm'))
+    check_choice('time_sampling', cfg.time_sampling, ('uniform', 'log_uniform', 'lognormal'))
     check_choice('schedule', cfg.schedule, ('constant', 'cosine'))
     check_choice('split', cfg.split, ('train', 'test'))
     check_choice('sampler', cfg.sampler, ('adls', 'asams'))
@@ -208,8 +210,9 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor
 
 def get_batch(X: torch.Tensor, step: int, cfg, rank: int = 0, world: int = 1, device='cpu', process=None):
     """(x0, t, z) of this rank at `step`. The global batch and all its noise (t = k/N by `losses.sample_time`, or
-    log-uniform on [1/N, 1] with `cfg.time_sampling='log_uniform'`; z standard normal) come from generators seeded
-    by (seed, step, stream); rank r keeps rows r::world. `process`: the run's (built from `cfg` if None)."""
+    log-uniform on [1/N, 1] with `cfg.time_sampling='log_uniform'`, or the process's `sample_train_time` with
+    'lognormal'; z standard normal) come from generators seeded by (seed, step, stream); rank r keeps rows r::world.
+    `process`: the run's (built from `cfg` if None)."""
     process = cfg.build_process() if process is None else process
     B = cfg.batch_size
     idx = batch_indices(step, B, X.shape[0], cfg.seed)[rank::world]
@@ -218,6 +221,8 @@ def get_batch(X: torch.Tensor, step: int, cfg, rank: int = 0, world: int = 1, de
     if cfg.time_sampling == 'log_uniform':   # log t uniform on [log(1/N), 0]
         t = process.N ** (torch.rand(B, generator=g_t, dtype=torch.float64) - 1)
         t = t.to(torch.float32)[rank::world].to(device)
+    elif cfg.time_sampling == 'lognormal':    # the process's own law of training noise levels (EDM's log-normal)
+        t = process.sample_train_time(B, generator=g_t).to(torch.float32)[rank::world].to(device)
     else:
         t = sample_time(B, process, generator=g_t, dtype=torch.float32)[rank::world].to(device)
     g = stream_generator(cfg.seed, step, 'noise', device=device)
@@ -351,8 +356,8 @@ def build_model(cfg: TrainConfig, process=None) -> nn.Module:
     """The score model of a run: `get_model(cfg.model, ...)` with the dataset's channels, its output scaled for
     `process` (the run's, built from `cfg` if None) and `cfg.model_kw` (JSON lists become tuples); wrapped in
     `LogPrecond(net, process)` (EDM preconditioning in log space, chapter 06) when `cfg.precond == 'log_edm'`."""
-    if cfg.precond not in ('none', 'log_edm'):
-        raise ValueError(f"precond must be 'none' or 'log_edm', got {cfg.precond!r}")
+    if cfg.precond not in ('none', 'log_edm', 'edm'):
+        raise ValueError(f"precond must be 'none', 'log_edm' or 'edm', got {cfg.precond!r}")
     process = cfg.build_process() if process is None else process
     accepted, kw = _model_params(cfg.model), {}
     channels = DATASET_INFO.get(cfg.dataset, {}).get('channels')
@@ -363,6 +368,7 @@ def build_model(cfg: TrainConfig, process=None) -> nn.Module:
     elif 'sigma' in accepted and hasattr(process, 'sigma'): kw['sigma'] = process.sigma
     kw.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.model_kw.items()})
     net = get_model(cfg.model, **kw)
+    if cfg.precond == 'edm': return EDMPrecond(net, process)
     return _log_precond()(net, process) if cfg.precond == 'log_edm' else net
 
 def load_training_data(cfg: TrainConfig):
@@ -421,8 +427,10 @@ def autocast_context(cfg: TrainConfig, device):
     return contextlib.nullcontext
 
 def loss_weighting(cfg: TrainConfig, process):
-    "lambda(t) of the M-DSM loss: a name of `losses.loss_weight`, or 'precond' (the weighting of `LogPrecond`)."
+    """lambda(t) of the M-DSM loss: a name of `losses.loss_weight`, or 'precond' (the weighting of `LogPrecond`, or
+    of `EDMPrecond` with `precond='edm'`)."""
     if cfg.weighting != 'precond': return cfg.weighting
+    if cfg.precond == 'edm': return edm_weighting(process)
     try: from dale_nbdev.precond import precond_weighting
     except ImportError: from dale_nbdev.beyond import precond_weighting
     return precond_weighting(process)
