@@ -8,7 +8,7 @@ __all__ = ['PROCESS_KINDS', 'MultiplicativeProcess', 'GBM', 'GeometricGBM', 'pro
 # %% ../nbs/01_gbm.ipynb #32c88b29
 import math
 import torch
-from ._utils import check_positive, check_finite, check_int_range, check_time, expand_time
+from ._utils import check_positive, check_finite, check_float_range, check_int_range, check_time, expand_time
 from .lognormal import lognormal_log_prob
 from .paper import PAPER_GBM
 
@@ -71,6 +71,19 @@ class MultiplicativeProcess:
         unknown = set(d) - set(cls._fields)
         if unknown: raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; valid: {list(cls._fields)}")
         return cls(**{k: (torch.tensor(v, dtype=torch.float64) if isinstance(v, list) else v) for k, v in d.items()})
+
+    def check_sample_shape(self, shape) -> "MultiplicativeProcess":
+        """A `ValueError` unless every per-coordinate coefficient (a tensor `mu`) broadcasts against one sample of
+        `shape` (C, H, W) or (D,) without changing it: a 3-vector drift does not fit a 1-channel image."""
+        for k in self._fields:
+            v = getattr(self, k, None)
+            if torch.is_tensor(v) and v.ndim:
+                try: ok = torch.broadcast_shapes(tuple(v.shape), tuple(shape)) == tuple(shape)
+                except RuntimeError: ok = False
+                if not ok:
+                    raise ValueError(f"{k} has shape {tuple(v.shape)}, which does not fit one sample of shape "
+                                     f"{tuple(shape)}: give one value, or one per channel as shape (C, 1, 1)")
+        return self
 
     def sde(self, x, t):
         "Forward SDE coefficients (drift, diffusion) of Eq. 5: $(\\mu_t\\circ x, \\sigma_t x)$ (diagonal diffusion)."
@@ -137,16 +150,28 @@ class MultiplicativeProcess:
 
 # %% ../nbs/01_gbm.ipynb #c1cde383
 def _check_coefficient(name, v, positive=True) -> float:
-    "A finite (positive) real number as a float, else a `ValueError` naming it."
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) or (torch.is_tensor(v) and v.numel() == 1)
-    if not ok or not math.isfinite(float(v)) or (positive and not float(v) > 0):
+    "A finite (positive) real number (Python, NumPy or a 0-d tensor; `_utils.check_float_range`) as a float."
+    try: x = check_float_range(name, v)
+    except ValueError: x = None
+    if x is None or (positive and not x > 0):
         raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, got {v!r}")
-    return float(v)
+    return x
 
 def _check_mu(mu):
-    "The drift `mu`: a finite float, or a finite tensor broadcastable to one sample."
-    if torch.is_tensor(mu): return check_finite(mu, "mu")
+    """The drift `mu`: a finite real number, or finite values (a list or tensor, float64) that broadcast against one
+    sample (`MultiplicativeProcess.check_sample_shape` checks that against a dataset's shape)."""
+    if isinstance(mu, (list, tuple)) or (torch.is_tensor(mu) and mu.ndim > 0):
+        try: v = torch.as_tensor(mu, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"mu must be a number or numbers, got {mu!r}") from None
+        return check_finite(v, "mu")
     return _check_coefficient("mu", mu, positive=False)
+
+def _check_variance(name, v1, vmin):
+    "The integrated variance must be finite at t = 1 and positive at the first level t = 1/N (M-DSM divides by it)."
+    if not (math.isfinite(v1) and vmin > 0):
+        raise ValueError(f"{name}: the variance of log X_t is {v1:.3g} at t = 1 and {vmin:.3g} at t = 1/N in float64; "
+                         f"it must be finite and > 0")
 
 class GBM(MultiplicativeProcess):
     """Geometric Brownian motion, Eq. 5: $dX_t = \\mu\\circ X_t\\,dt + \\sigma X_t\\circ dW_t$ on $\\mathbb{R}_+^d$.
@@ -155,6 +180,8 @@ class GBM(MultiplicativeProcess):
     _fields = ("sigma", "mu", "N")
     def __init__(self, sigma: float = 0.8, mu=None, N: int = 1000):
         self.sigma, self.N = _check_coefficient("sigma", sigma), check_int_range("N", N, 1)
+        var = self.sigma ** 2 if self.sigma < 1e150 else math.inf
+        _check_variance(f"sigma = {self.sigma:.6g}", var, var / self.N)
         self._arg_mu = None if mu is None else _check_mu(mu)
         self.mu = self.sigma ** 2 / 2 if mu is None else self._arg_mu
         self.log_drift = self.mu - self.sigma ** 2 / 2
@@ -184,7 +211,10 @@ class GeometricGBM(MultiplicativeProcess):
         if not sigma_min < sigma_max: raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
         mu = None if mu is None else _check_mu(mu)
         self.sigma_min, self.sigma_max, self.mu, self.N = sigma_min, sigma_max, mu, check_int_range("N", N, 1)
-        self.log_ratio = math.log(self.sigma_max / self.sigma_min)
+        self.log_ratio = math.log(self.sigma_max / self.sigma_min) if math.isfinite(sigma_max / sigma_min) else math.inf
+        _check_variance(f"sigma_min = {sigma_min:.3g}, sigma_max = {sigma_max:.3g}",
+                        float(self.variance_integral(1.0)) if math.isfinite(self.log_ratio) else math.inf,
+                        float(self.variance_integral(1.0 / self.N)) if math.isfinite(self.log_ratio) else 0.0)
 
     def __repr__(self): return f"GeometricGBM(sigma_min={_fmt(self.sigma_min)}, sigma_max={_fmt(self.sigma_max)}, mu={_fmt(self.mu)}, N={self.N})"
 
