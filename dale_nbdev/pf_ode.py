@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['log_pf_velocity', 'log_std_at', 'time_from_log_std', 'get_times_uniform', 'get_times_polynomial', 'get_times_karras',
-           'ode_nfe', 'sample_ode_euler', 'sample_ode_heun', 'prior_kl_bound', 'sigma_max_for_kl']
+           'ode_nfe', 'sample_ode_euler', 'sample_ode_heun', 'get_times_log_std', 'dpmpp_coefficients',
+           'sample_ode_dpmpp_2m', 'sample_sde_dpmpp_2m', 'prior_kl_bound', 'sigma_max_for_kl']
 
 # %% ../nbs/06_beyond.ipynb #e5798b0b
 import math
@@ -63,10 +64,12 @@ def get_times_karras(n: int, process, t_min: float = 1e-3, t_max: float = 1.0, r
     return _finish_times(t, append_zero)
 
 def ode_nfe(times, method: str = "heun") -> int:
-    "Score evaluations of `sample_ode_euler`/`sample_ode_heun` on `times` (Heun: 2 per step, 1 for a final step to t = 0)."
+    """Score evaluations of a sampler of this chapter on `times`: one per step for 'euler' and DPM-Solver++(2M)
+    ('dpmpp_2m', 'dpmpp_2m_sde', Section 1.3); Heun 2 per step, 1 for a final step to t = 0."""
     n = len(times) - 1
-    if method == "euler": return n
-    if method != "heun": raise ValueError(f"method must be 'euler' or 'heun', got {method!r}")
+    if method in ("euler", "dpmpp_2m", "dpmpp_2m_sde"): return n
+    if method != "heun":
+        raise ValueError(f"method must be 'euler', 'heun', 'dpmpp_2m' or 'dpmpp_2m_sde', got {method!r}")
     return 2 * n - int(float(times[-1]) == 0)
 
 # %% ../nbs/06_beyond.ipynb #6f58dae2
@@ -133,6 +136,78 @@ def sample_ode_heun(score_fn, x, process, times=None, param: str = "std", *, cal
     (`param='std'`), or to (PF) in t (`param='t'`). Two score evaluations per step, one for a final step to t = 0
     (Euler there, as in EDM). Arguments, callback and errors as `sample_ode_euler`."""
     return _ode_sample(score_fn, x, process, times, param, True, callback, disable, "ODE-Heun")
+
+# %% ../nbs/06_beyond.ipynb #7f3f8fb1
+def get_times_log_std(n: int, process, t_min: float = 1e-3, t_max: float = 1.0, append_zero: bool = True):
+    """`n` times from `t_max` down to `t_min` whose noise levels $s = \\sqrt{V(t)}$ are uniform in $\\log s$ (equal
+    steps $h$ in DPM-Solver's $\\lambda = -\\log s$), mapped back to times by `time_from_log_std`; then 0 if
+    `append_zero`."""
+    s_max, s_min = float(log_std_at(process, t_max)), float(log_std_at(process, t_min))
+    s = torch.exp(torch.linspace(math.log(s_max), math.log(s_min), n, dtype=torch.float64))
+    t = time_from_log_std(process, s, t_max)
+    t[0], t[-1] = float(t_max), float(t_min)
+    return _finish_times(t, append_zero)
+
+def dpmpp_coefficients(s: float, s_next: float, h_prev=None, eta: float = 0.0):
+    """`(a, c, k)` of one DPM-Solver++(2M) step from noise level `s` to `s_next` < `s` in log space (1.3):
+    $\\tilde y' = a\\tilde y + (1 - a)\\hat D_i + c(\\hat D_i - \\hat D_{i-1}) + k z$ with $h = \\log(s/s')$,
+    $a = e^{-(1+\\eta)h}$, $c = (h - (1 - a)/(1 + \\eta))/h_{prev}$ ($0$ on a first step, `h_prev=None`),
+    $k = s'\\sqrt{1 - e^{-2\\eta h}}$; all 0 for `s_next = 0` (the step returns $\\hat D_i$)."""
+    if s_next == 0: return 0.0, 0.0, 0.0
+    h = math.log(s / s_next)
+    a = math.exp(-(1 + eta) * h)
+    c = 0.0 if h_prev is None else (h - (1 - a) / (1 + eta)) / h_prev
+    return a, c, s_next * math.sqrt(-math.expm1(-2 * eta * h))
+
+def _dpmpp_2m(score_fn, x, process, times, eta, callback, disable, generator, noise, name):
+    "DPM-Solver++(2M) on $\\tilde y = \\log x - D(t)$ against $s = \\sqrt{V(t)}$; `eta` 0: the ODE, 1: the reverse SDE."
+    times = get_times_karras(18, process) if times is None else torch.as_tensor(times, dtype=torch.float64).cpu()
+    if times.ndim != 1 or len(times) < 2 or not bool((times[1:] < times[:-1]).all()) or float(times[-1]) < 0:
+        raise ValueError("times must be a strictly decreasing 1-D grid of at least 2 non-negative times")
+    stds = log_std_at(process, times)
+    drifts = torch.as_tensor(process.drift_integral(times), dtype=torch.float64).expand_as(times)
+    y = torch.log(check_positive(x, "x_init")) - float(drifts[0])
+    d_prev, h_prev = None, None
+    for i in tqdm(range(len(times) - 1), disable=disable, desc=name):
+        t, t_next, s, s_next = float(times[i]), float(times[i + 1]), float(stds[i]), float(stds[i + 1])
+        h = score_fn(torch.exp(y + float(drifts[i])), torch.full((y.shape[0],), t, dtype=y.dtype, device=y.device))
+        d = y + s * s * (1 + h)                                      # Tweedie: E[log X_0 | X_t]
+        a, c, k = dpmpp_coefficients(s, s_next, h_prev, eta)
+        y_next = a * y + (1 - a) * d
+        if c != 0: y_next = y_next + c * (d - d_prev)                # the second-order term
+        if k != 0:
+            z = noise(i, y) if noise is not None else torch.randn(y.shape, generator=generator, dtype=y.dtype,
+                                                                   device=y.device)
+            y_next = y_next + k * z
+        if not bool(torch.isfinite(y_next).all()):
+            raise FloatingPointError(f"{name}: non-finite values at step {i} (t={t:.4g} -> {t_next:.4g})")
+        d_prev, h_prev, y = d, (math.log(s / s_next) if s_next > 0 else None), y_next
+        if callback is not None:
+            callback(dict(x=torch.exp(y + float(drifts[i + 1])), i=i, t=t, t_next=t_next, h=h, denoised=torch.exp(d)))
+    return torch.exp(y + float(drifts[-1]))
+
+@torch.no_grad()
+@renamed_kwargs(x_init="x")
+def sample_ode_dpmpp_2m(score_fn, x, process, times=None, param: str = "std", *, callback=None, disable: bool = False,
+                        generator=None):
+    """DPM-Solver++(2M) for the log-space probability-flow ODE (1.3): exact in the linear part, the Tweedie denoiser
+    interpolated linearly in $\\lambda = -\\log s$ through the last two evaluations. One score evaluation per step; a
+    last step to t = 0 returns the denoiser. Integrates in $s$ only (`param` must be 'std'); other arguments,
+    callback and errors as `sample_ode_euler`."""
+    if param != "std": raise ValueError(f"sample_ode_dpmpp_2m steps in the noise level only: param must be 'std', "
+                                        f"got {param!r}")
+    return _dpmpp_2m(score_fn, x, process, times, 0.0, callback, disable, None, None, "ODE-DPM++2M")
+
+@torch.no_grad()
+@renamed_kwargs(x_init="x")
+def sample_sde_dpmpp_2m(score_fn, x, process, times=None, *, callback=None, disable: bool = False, generator=None,
+                        noise=None):
+    """DPM-Solver++(2M) for the log-space reverse SDE ($\\eta = 1$ in 1.3): the linear part and the noise integrated
+    exactly, the denoiser interpolated as in `sample_ode_dpmpp_2m`. One score evaluation per step; a last step to
+    t = 0 returns the denoiser. Fresh noise from `generator`, or `noise(i, y) -> z` (standard normal, shape of `y`)
+    for step i. Arguments, callback and errors as `sample_ode_euler`."""
+    return _dpmpp_2m(score_fn, x, process, times, 1.0, callback, disable, generator, noise, "SDE-DPM++2M")
+
 
 # %% ../nbs/06_beyond.ipynb #083f2f28
 def prior_kl_bound(process, dim: int, log_range=LOG_RANGE, t: float = 1.0) -> float:
