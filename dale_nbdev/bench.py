@@ -7,10 +7,11 @@ __all__ = ['SPEED_CONFIGS', 'PATHS', 'BF16_UNIT_ROUNDOFF', 'TF32_UNIT_ROUNDOFF',
            'matmul_flops', 'conv_flops', 'closed_form_flops', 'synchronize', 'matmul_peak', 'device_peaks',
            'SpeedConfig', 'loss_tolerance', 'compare_losses', 'make_batches', 'make_train_step', 'time_steps',
            'bench_train', 'train_step_flops', 'batch_loss_se', 'bench_sampling', 'device_info', 'summarise',
-           'recommend', 'run_benchmarks', 'results_markdown']
+           'recommend', 'run_benchmarks', 'results_markdown', 'time_command', 'laptop_benchmark', 'laptop_markdown']
 
 # %% ../nbs/15_benchmarks.ipynb #245a4c0c
-import os, json, math, time, platform, datetime, contextlib, statistics
+import os, sys, json, math, time, platform, datetime, contextlib, statistics, subprocess, tempfile
+from pathlib import Path
 from dataclasses import dataclass, asdict, replace
 from typing import Optional
 import torch
@@ -21,7 +22,9 @@ from .losses import mdsm_loss, sample_time
 from .models import get_model, count_parameters
 from .samplers import adls, get_times
 from .paper import PAPER_SAMPLER_SETTINGS
-from .train import TrainConfig, TrainStep, precision_flags
+from .train import TrainConfig, TrainStep, precision_flags, make_config, build_model
+from .precision import cpu_info, resolve_cpu_amp
+from .pretrained import DEFAULT_SAMPLER, load_pretrained, sample_pretrained
 
 # %% ../nbs/15_benchmarks.ipynb #ad728285
 def count_flops(fn, *args, **kw) -> int:
@@ -452,3 +455,66 @@ def results_markdown(res: dict) -> str:
                     for n in r['notes']})
     if notes: lines += ['', 'Switched off on this device: ' + '; '.join(notes) + '.']
     return '\n'.join(lines)
+
+# %% ../nbs/15_benchmarks.ipynb #ce639e50
+def _cli(name: str) -> list:
+    "The command line of one of the package's console scripts (its entry point beside this Python, else `-c`)."
+    exe = Path(sys.executable).with_name(name)
+    return [str(exe)] if exe.exists() else [sys.executable, '-c', f'from dale_nbdev.cli import {name}; {name}()']
+
+def time_command(cmd, env=None) -> float:
+    "Wall seconds of `cmd` from process start to exit; a non-zero exit raises with its output."
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode: raise RuntimeError(f"{' '.join(map(str, cmd))} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return time.perf_counter() - t0
+
+def _step_seconds(cfg, batch: int, bf16: bool, steps: int) -> float:
+    "Median seconds of the `cfg` trainer's step at `batch` images in one precision on the CPU (after one warm-up)."
+    process = cfg.build_process(); torch.manual_seed(cfg.seed)
+    step = TrainStep(build_model(cfg, process), cfg.replace(cpu_amp=bf16), process)
+    g = torch.Generator().manual_seed(0)
+    x0 = 1 + torch.rand(batch, 1, 28, 28, generator=g)
+    t, z = sample_time(batch, process, generator=g, dtype=torch.float32), torch.randn(x0.shape, generator=g)
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter(); step(x0, t, z)
+        if i: times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+# %% ../nbs/15_benchmarks.ipynb #d2350438
+def laptop_benchmark(name: str = 'mnist', n_grid: int = 64, n_many: int = 1000, batch: int = 64, steps: int = 3,
+                     workdir=None) -> dict:
+    """End-to-end CPU numbers of a shipped model (see above): `dale_sample --pretrained name --n n_grid` to a PNG
+    (cold and warm precision cache), `sample_pretrained(name, n_many)` in images/s, and the `cpu` preset's step at
+    `batch` images in float32 and bf16 with the choice of `cpu_amp='auto'`. Returns a record naming the CPU."""
+    work = Path(workdir or tempfile.mkdtemp(prefix='dale_bench_')); work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, DALE_CACHE=str(work / 'cache'))
+    cmd = _cli('dale_sample') + ['--pretrained', name, '--n', str(n_grid), '--out', str(work / 'grid.png'),
+                                 '--overwrite', '--quiet']
+    cold = time_command(cmd, env); warm = time_command(cmd, env)
+    model, _, _ = load_pretrained(name)
+    sample_prec = resolve_cpu_amp('auto', model, 'sample', (1, 28, 28), min(n_many, 250))
+    t0 = time.perf_counter(); sample_pretrained(name, n_many); many = time.perf_counter() - t0
+    cfg = make_config('cpu', dataset=name)
+    fp32, bf16 = (_step_seconds(cfg, batch, amp, steps) for amp in (False, True))
+    train_prec = resolve_cpu_amp('auto', build_model(cfg), 'train', (1, 28, 28), batch)
+    return dict(cpu=cpu_info(), threads=torch.get_num_threads(), sampler=dict(DEFAULT_SAMPLER),
+                grid=dict(n=n_grid, cold_s=round(cold, 2), warm_s=round(warm, 2), png=(work / 'grid.png').is_file()),
+                many=dict(n=n_many, seconds=round(many, 2), images_per_s=round(n_many / many, 1),
+                          precision=sample_prec['cpu_amp']),
+                train=dict(batch=batch, fp32_s=round(fp32, 4), bf16_s=round(bf16, 4), auto=train_prec['cpu_amp'],
+                           auto_ratio=train_prec.get('bf16_over_fp32')),
+                date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
+
+def laptop_markdown(recs) -> str:
+    "One markdown table of `laptop_benchmark` records, one row per CPU (model, flags, kernels, threads)."
+    rows = ['| CPU (flags; torch kernels; threads) | grid of 64, cold / warm cache | 1000 samples | '
+            'cpu-preset step, fp32 / bf16 | auto picks |', '|---|---|---|---|---|']
+    for r in recs:
+        c, g, m, t = r['cpu'], r['grid'], r['many'], r['train']
+        prec = lambda b: 'bf16' if b else 'fp32'
+        rows.append(f"| {c['model']} ({', '.join(c['flags'])}; {c['capability']}; {r['threads']}) | "
+                    f"{g['cold_s']:.1f} s / {g['warm_s']:.1f} s | {m['images_per_s']:.0f} img/s ({prec(m['precision'])}) | "
+                    f"{t['fp32_s']:.2f} s / {t['bf16_s']:.2f} s | sample: {prec(m['precision'])}, train: {prec(t['auto'])} |")
+    return '\n'.join(rows)
