@@ -43,6 +43,10 @@ class AdditiveVE:
         if unknown: raise ValueError(f"unknown AdditiveVE fields {sorted(unknown)}; valid: {list(cls._fields)}")
         return cls(**d)
 
+    def check_sample_shape(self, shape) -> 'AdditiveVE':
+        "Every coefficient is a scalar, so the process fits a sample of any `shape` (the engine asks every process)."
+        return self
+
     def to_model(self, x): return self.scale * (x - self.center)
     def from_model(self, y): return y / self.scale + self.center
     def variance_integral(self, t):
