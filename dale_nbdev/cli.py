@@ -15,6 +15,12 @@ from ._utils import (FolderLock, FolderBusyError, atomic_write_json, check_choic
                                check_int_range, pick_device)
 from .data import DATASET_INFO, DatasetNotFoundError, DatasetCorruptError
 from .losses import WEIGHTINGS
+from .samplers import get_times
+from .sample import generate, load_samples, real_uint8, sampler_settings, save_grid, save_samples
+from .features import find_inception_weights
+from .evaluate import evaluate_samples
+from .pretrained import PRETRAINED, SAMPLE_METHODS, DEFAULT_SAMPLER, load_card, sample_pretrained
+from .toy import toy_report
 from .train import (TrainConfig, PRESETS, RESULT_FIELDS, RUN_KEYS, CheckpointError, TrainingInterrupted,
                               check_config, make_config, train, load_run, load_checkpoint, _check_resume)
 
@@ -132,7 +138,6 @@ def dale_train(
           f"mean loss of the last {min(100, len(losses))} steps {sum(losses[-100:]) / max(len(losses[-100:]), 1):.4g}; "
           f"checkpoint {out / 'checkpoint.pt'}")
     if cfg.dataset == 'toy':
-        from dale_nbdev.toy import toy_report
         m = toy_report(res['ema'], out, gbm=res['process'], disable=quiet)
         print(f"toy report: {out / 'toy.png'}, {out / 'metrics.json'}")
         print(json.dumps({k: m[k] for k in ('sw2_samples', 'sw2_floor', 'sw2_prior') if k in m}))
@@ -150,8 +155,6 @@ def _npz_path(out) -> Path:
 
 def _sample_pretrained(name, out, n, seed, method, nfe, batch_size, overwrite, quiet):
     "`dale_sample --pretrained NAME`: samples of a shipped model (no run folder, no data), as a PNG grid or an .npz."
-    from dale_nbdev.pretrained import PRETRAINED, SAMPLE_METHODS, DEFAULT_SAMPLER, load_card, sample_pretrained
-    from dale_nbdev.sample import save_grid, save_samples
     prog = 'dale_sample'
     method, nfe = method or DEFAULT_SAMPLER['method'], nfe or DEFAULT_SAMPLER['nfe']
     try:
@@ -207,8 +210,6 @@ def dale_sample(
         raise SystemExit("dale_sample: error: give a run folder or --pretrained NAME (exactly one of the two)")
     if pretrained is not None:
         _sample_pretrained(pretrained, out, n, seed, method, nfe, batch_size, overwrite, quiet); return
-    from dale_nbdev.sample import generate, save_samples, save_grid, sampler_settings, _samplers_take_row_generators
-    from dale_nbdev.samplers import get_times
     prog = 'dale_sample'
     with _user_errors(prog, ('n', 'sampler', 'init', 'L', 'delta', 'chi', 'n_denoise', 'init_params', 'n_levels',
                              'batch_size', 'seed', 'which', 'device', 'data_root')):
@@ -228,9 +229,8 @@ def dale_sample(
             raise ValueError("dale_sample draws images; the toy run's samples are in its toy report")
         settings = sampler_settings(cfg.dataset, sampler, init, L=L, delta=delta, chi=chi, n_denoise=n_denoise)
         if n_levels is not None: check_int_range('n_levels', n_levels, 1, cfg.N - 1)
-        per_sample = _samplers_take_row_generators()
         key = _sample_key(step, cfg, which=which, sampler=sampler, init=init, init_params=init_params, n=n, seed=seed,
-                          settings=settings, n_levels=n_levels, batch_size=None if per_sample else batch_size)
+                          settings=settings, n_levels=n_levels)
         run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
         path = _npz_path(out) if out else run_dir / f'samples_{sampler}_{init}_n{n}_seed{seed}_{key}.npz'
         if path.exists() and not overwrite:
@@ -245,8 +245,7 @@ def dale_sample(
         model, process, cfg = load_run(run, which=which, device=dev)
     times = None
     if n_levels:
-        full = get_times(process.N)
-        times = full[torch.linspace(0, len(full) - 1, min(n_levels, len(full))).round().long()]
+        times = get_times(process.N, n_levels=n_levels)
     t0 = time.time()
     try:
         with _user_errors(prog, kinds=_RUN_ERRORS + (FloatingPointError,)):
@@ -273,7 +272,6 @@ def dale_sample(
 def _read_sample_file(path, dataset=None):
     """(uint8 images (N, C, H, W), labels, meta, dataset) of a sample file, refused unless it holds uint8 images
     (N, H, W, C) of the dataset's shape (its meta's dataset unless given), with the conversion to use."""
-    from dale_nbdev.sample import load_samples
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f"{p}: no such file")
     try:
@@ -322,9 +320,6 @@ def dale_eval(
 ):
     """FID and KID of saved samples against a real split (InceptionV3 and/or domain-classifier features), with the
     protocol."""
-    from dale_nbdev.sample import real_uint8
-    from dale_nbdev.evaluate import evaluate_samples
-    from dale_nbdev.features import find_inception_weights
     prog = 'dale_eval'
     with _user_errors(prog, ('dataset', 'metric', 'split', 'n_real', 'inception_feature', 'kid_subsets',
                              'kid_subset_size', 'batch_size', 'seed', 'device', 'data_root')):
