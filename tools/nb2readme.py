@@ -4,7 +4,7 @@
 Markdown cells are copied; the title cell's `> description` becomes a quote; code cells that are
 not hidden (`#| hide`) are shown as Python blocks with their text outputs. Run from the repo root:
 `python tools/nb2readme.py` (use `--check` to fail when README.md is out of date)."""
-import json, sys
+import json, re, sys
 from pathlib import Path
 
 def cell_text(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
@@ -14,7 +14,8 @@ def render(nb_path='nbs/index.ipynb'):
     parts = []
     for c in nb['cells']:
         src = cell_text(c).strip('\n')
-        if c['cell_type'] == 'markdown': parts.append(src.replace('](images/', '](nbs/images/'))  # README sits one level up
+        if c['cell_type'] == 'markdown':                       # README sits one level up: images and chapters
+            parts.append(re.sub(r'\]\(([\w.-]+\.ipynb)\)', r'](nbs/\1)', src.replace('](images/', '](nbs/images/')))
         elif c['cell_type'] == 'code':
             lines = src.splitlines()
             if any(l.strip().startswith('#|') and ('hide' in l or 'export' in l or 'default_exp' in l) for l in lines): continue
