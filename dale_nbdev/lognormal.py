@@ -8,6 +8,7 @@ __all__ = ['lognormal_log_prob', 'lognormal_mean', 'lognormal_var', 'LogNormalMi
 # %% ../nbs/00_lognormal.ipynb #428245d9
 import math
 import torch
+from fastcore.basics import patch   # a class is built one method per cell
 
 # %% ../nbs/00_lognormal.ipynb #bdc21c43
 from ._utils import check_positive  # chapter 09: the package's argument checks live in one place
@@ -70,56 +71,55 @@ class LogNormalMixture:
         x = torch.exp(self.locs[c] + self.scales[c] * z)
         return (x, c) if return_labels else x
 
-    def _standardised(self, x):
-        "log x (n, d) and z = (log x - loc_k) / scale_k, laid out (K, n, d) so reductions over k are fast."
-        y = torch.log(check_positive(x))
-        return y, (y[None] - self.locs[:, None, :]) / self.scales[:, None, :]
+# %% ../nbs/00_lognormal.ipynb #q00densc
+@patch
+def _standardised(self: LogNormalMixture, x):
+    "log x (n, d) and z = (log x - loc_k) / scale_k, laid out (K, n, d) so reductions over k are fast."
+    y = torch.log(check_positive(x))
+    return y, (y[None] - self.locs[:, None, :]) / self.scales[:, None, :]
 
-    def _log_joint(self, z):
-        "log w_k + log N(log x; loc_k, scale_k^2) (K, n): the component log densities without the -sum(log x) Jacobian."
-        const = torch.log(self.weights) - torch.log(self.scales).sum(-1) - 0.5 * self.dim * math.log(2 * math.pi)
-        return const[:, None] - 0.5 * torch.einsum("knd,knd->kn", z, z)
+@patch
+def _log_joint(self: LogNormalMixture, z):
+    "log w_k + log N(log x; loc_k, scale_k^2) (K, n): the component log densities without the -sum(log x) Jacobian."
+    const = torch.log(self.weights) - torch.log(self.scales).sum(-1) - 0.5 * self.dim * math.log(2 * math.pi)
+    return const[:, None] - 0.5 * torch.einsum("knd,knd->kn", z, z)
 
-    def component_log_prob(self, x):
-        "log w_k + log p_k(x) for every component: (n, K)."
-        y, z = self._standardised(x)
-        return (self._log_joint(z) - y.sum(-1)[None]).T
+@patch
+def component_log_prob(self: LogNormalMixture, x):
+    "log w_k + log p_k(x) for every component: (n, K)."
+    y, z = self._standardised(x)
+    return (self._log_joint(z) - y.sum(-1)[None]).T
 
-    def log_prob(self, x):
-        "Exact log density log p(x) (n,), by logsumexp over components."
-        return torch.logsumexp(self.component_log_prob(x), dim=-1)
+@patch
+def log_prob(self: LogNormalMixture, x):
+    "Exact log density log p(x) (n,), by logsumexp over components."
+    return torch.logsumexp(self.component_log_prob(x), dim=-1)
 
-    def responsibilities(self, x):
-        "Posterior component probabilities p(k | x): (n, K)."
-        return torch.softmax(self.component_log_prob(x), dim=-1)
+@patch
+def responsibilities(self: LogNormalMixture, x):
+    "Posterior component probabilities p(k | x): (n, K)."
+    return torch.softmax(self.component_log_prob(x), dim=-1)
 
-    def hyvarinen_score(self, x):
-        """Hyvärinen score $h(x) = x\\circ\\nabla\\log p(x)$ (n, d), in closed form:
-        $h = -\\sum_k r_k(x)\\,(1 + (\\log x - \\text{loc}_k)/\\text{scale}_k^2)$ with responsibilities $r_k$."""
-        y, z = self._standardised(x)
-        c = self._log_joint(z)                                   # the Jacobian term is common to all k: cancels in r_k
-        r = torch.exp(c - c.max(0, keepdim=True).values)
-        r = r / r.sum(0, keepdim=True)                            # (K, n), sum_k r_k = 1
-        return -(1 + torch.einsum("kn,knd->nd", r, z / self.scales[:, None, :]))
+# %% ../nbs/00_lognormal.ipynb #q00scorc
+@patch
+def hyvarinen_score(self: LogNormalMixture, x):
+    """Hyvärinen score $h(x) = x\\circ\\nabla\\log p(x)$ (n, d), in closed form:
+    $h = -\\sum_k r_k(x)\\,(1 + (\\log x - \\text{loc}_k)/\\text{scale}_k^2)$ with responsibilities $r_k$."""
+    y, z = self._standardised(x)
+    c = self._log_joint(z)                                   # the Jacobian term is common to all k: cancels in r_k
+    r = torch.exp(c - c.max(0, keepdim=True).values)
+    r = r / r.sum(0, keepdim=True)                            # (K, n), sum_k r_k = 1
+    return -(1 + torch.einsum("kn,knd->nd", r, z / self.scales[:, None, :]))
 
-    def stein_score(self, x):
-        "Stein score $\\nabla\\log p(x)$ (n, d) = `hyvarinen_score(x) / x`."
-        return self.hyvarinen_score(x) / x
+@patch
+def stein_score(self: LogNormalMixture, x):
+    "Stein score $\\nabla\\log p(x)$ (n, d) = `hyvarinen_score(x) / x`."
+    return self.hyvarinen_score(x) / x
 
-    def log_score(self, y):
-        "Score of $Y = \\log X$ at `y`: $\\nabla_y\\log p_Y(y) = 1 + h(e^y)$ (score change of variables)."
-        return 1 + self.hyvarinen_score(torch.exp(y))
-
-    def diffuse(self, process, t):
-        """Exact law of $X_t$ when $X_0$ follows this mixture and $X$ follows the forward process `process`
-        (a `GBM` or any object with `drift_integral(t)` and `variance_integral(t)`):
-        each component stays log-normal with loc + $\\int_0^t(\\mu_s - \\sigma_s^2/2)\\,ds$ and
-        scale$^2$ + $\\int_0^t \\sigma_s^2\\,ds$. `t` is a scalar."""
-        t = float(t)
-        if t < 0: raise ValueError(f"t must be >= 0, got {t}")
-        m = torch.as_tensor(process.drift_integral(t), dtype=self.locs.dtype)
-        v = torch.as_tensor(process.variance_integral(t), dtype=self.locs.dtype)
-        return LogNormalMixture(self.weights, self.locs + m, torch.sqrt(self.scales ** 2 + v))
+@patch
+def log_score(self: LogNormalMixture, y):
+    "Score of $Y = \\log X$ at `y`: $\\nabla_y\\log p_Y(y) = 1 + h(e^y)$ (score change of variables)."
+    return 1 + self.hyvarinen_score(torch.exp(y))
 
 # %% ../nbs/00_lognormal.ipynb #bdb7823b
 def example_mixture(dtype=torch.float64) -> LogNormalMixture:
@@ -128,3 +128,16 @@ def example_mixture(dtype=torch.float64) -> LogNormalMixture:
     return LogNormalMixture(weights=torch.tensor([0.5, 0.3, 0.2], dtype=dtype),
                             locs=torch.tensor([[0.15, 0.55], [0.55, 0.15], [0.45, 0.5]], dtype=dtype),
                             scales=torch.tensor([[0.08, 0.10], [0.12, 0.06], [0.05, 0.05]], dtype=dtype))
+
+# %% ../nbs/00_lognormal.ipynb #q00diffc
+@patch
+def diffuse(self: LogNormalMixture, process, t):
+    """Exact law of $X_t$ when $X_0$ follows this mixture and $X$ follows the forward process `process`
+    (a `GBM` or any object with `drift_integral(t)` and `variance_integral(t)`):
+    each component stays log-normal with loc + $\\int_0^t(\\mu_s - \\sigma_s^2/2)\\,ds$ and
+    scale$^2$ + $\\int_0^t \\sigma_s^2\\,ds$. `t` is a scalar."""
+    t = float(t)
+    if t < 0: raise ValueError(f"t must be >= 0, got {t}")
+    m = torch.as_tensor(process.drift_integral(t), dtype=self.locs.dtype)
+    v = torch.as_tensor(process.variance_integral(t), dtype=self.locs.dtype)
+    return LogNormalMixture(self.weights, self.locs + m, torch.sqrt(self.scales ** 2 + v))
