@@ -11,7 +11,7 @@ __all__ = ['PRESETS', 'RUN_KEYS', 'RESULT_FIELDS', 'TrainConfig', 'make_config',
            'checkpoint_step']
 
 # %% ../nbs/12_training.ipynb #8b27b898
-import os, json, math, time, random, contextlib, inspect, signal, threading
+import os, sys, json, math, time, random, contextlib, inspect, signal, threading
 from dataclasses import dataclass, field, asdict, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +24,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 from ._utils import step_seed, stream_seed, stream_generator, pick_device
 from ._utils import atomic_save_torch, atomic_write_json
-from ._utils import FolderLock, atomic_write_bytes, check_choice, check_float_range, check_int_range
+from ._utils import (FolderLock, atomic_write_bytes, check_bool, check_choice, check_float_range,
+                               check_int_range)
 from .gbm import GBM, process_from_dict
 from .additive import EDMPrecond, edm_weighting
 from .paper import PAPER_GBM, PAPER_TRAINING, PAPER_CHECKPOINTS
@@ -189,6 +190,12 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     check_choice('init', cfg.init, ('class_average', 'lognormal'))
     if cfg.batch_size % cfg.accum:
         raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of accum ({cfg.accum})")
+    for k in ('amp', 'channels_last', 'cpu_channels_last', 'compile', 'fused_adamw'): check_bool(k, getattr(cfg, k))
+    check_bool('cpu_amp', cfg.cpu_amp, also=('auto',))
+    if cfg.tf32 is not None: check_bool('tf32', cfg.tf32)
+    info = DATASET_INFO[cfg.dataset]
+    cfg.build_process().check_sample_shape((info['size'],) if info['channels'] is None
+                                           else (info['channels'], info['size'], info['size']))
     try: pick_device(cfg.device)
     except (RuntimeError, ValueError):
         raise ValueError(f"device must be auto, cpu, cuda, cuda:N, ...; got {cfg.device!r}") from None
@@ -281,6 +288,17 @@ class CheckpointError(RuntimeError):
 RUN_KEYS = ('step', 'config', 'model', 'ema')
 "What every checkpoint of `train` holds (besides optimiser, scheduler and RNG states)."
 
+def _bad_run_entries(st: dict):
+    "What is wrong with a checkpoint's `step` and `config` entries, or None when those present are usable."
+    step = st.get('step', 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"its step is {step!r}, not an integer >= 0"
+    if 'config' in st:
+        if not isinstance(st['config'], dict): return f"its config is a {type(st['config']).__name__}, not a dict"
+        try: TrainConfig.from_dict(st['config'])
+        except (TypeError, ValueError) as e: return f"its config is not a valid TrainConfig ({e})"
+    return None
+
 def load_checkpoint(path, map_location='cpu', keys=()) -> dict:
     """Load a checkpoint file, or a run folder's `checkpoint.pt` (`weights_only`: tensors and plain types only). A
     missing or unreadable file, or one without the entries `keys`, raises `CheckpointError` naming the file, what is
@@ -291,8 +309,10 @@ def load_checkpoint(path, map_location='cpu', keys=()) -> dict:
     try: st = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e: why = f"torch.load failed: {type(e).__name__}"
     else:
-        if not keys or (isinstance(st, dict) and all(k in st for k in keys)): return st
-        why = f"it lacks the entries {[k for k in keys if not isinstance(st, dict) or k not in st]}"
+        if not keys or (isinstance(st, dict) and all(k in st for k in keys)):
+            why = _bad_run_entries(st) if isinstance(st, dict) else None
+            if why is None: return st
+        else: why = f"it lacks the entries {[k for k in keys if not isinstance(st, dict) or k not in st]}"
     snaps = sorted(q.name for q in path.parent.glob('ckpt_*.pt') if q != path)
     raise CheckpointError(f"{path} ({path.stat().st_size} bytes) is not a usable checkpoint ({why}): it is damaged "
                           f"(truncated or overwritten) or was not written by dale_train. Restore it from "
@@ -493,7 +513,10 @@ def _check_resume(cfg: TrainConfig, state: dict) -> TrainConfig:
     the learning-rate schedule depends on it (cosine) or below the step already reached."""
     saved = TrainConfig.from_dict(state['config'])
     diff = {k: (getattr(saved, k), getattr(cfg, k)) for k in RESULT_FIELDS if getattr(saved, k) != getattr(cfg, k)}
-    if diff: raise ValueError(f"resume: the config differs from the checkpoint's in {diff} (saved, given)")
+    if diff:
+        raise ValueError("resume: " + "; ".join(f"{k} = {g!r} differs from the run's {k} = {s!r}"
+                                                for k, (s, g) in diff.items())
+                         + ". These change the run's results: start a new run (another folder) instead")
     if cfg.steps != saved.steps and cfg.schedule == 'cosine':
         raise ValueError(f"resume: steps {saved.steps} -> {cfg.steps} would change the cosine learning-rate schedule "
                          f"(it decays to 0 at steps); only a run with schedule='constant' can be extended")
@@ -561,6 +584,21 @@ def _resume_rng(state: dict, rank: int, world: int):
     if ranks is not None and len(ranks) == world: return ranks[rank]
     return state['rng'] if rank == 0 else None
 
+def _check_config_json(path: Path, saved: TrainConfig, cfg: TrainConfig):
+    """Refuse a resume that would overwrite an edit of `config.json`: a readable file with a value that is neither the
+    checkpoint's nor the one about to be written. (An unreadable file is only a copy: the checkpoint holds the
+    config.)"""
+    try: edited = TrainConfig.from_dict(json.loads(path.read_text())).to_dict()
+    except (OSError, ValueError, TypeError, AttributeError): return
+    old, new = saved.to_dict(), cfg.to_dict()
+    diff = {k: v for k, v in edited.items() if v != old[k] and v != new[k]}
+    if diff:
+        k, v = next(iter(diff.items()))
+        raise ValueError(f"resume: {path} was edited ({k} = {v!r} there, {old[k]!r} in the checkpoint"
+                         f"{f', and {len(diff) - 1} more' if len(diff) > 1 else ''}); a run's settings come from its "
+                         f"checkpoint, so the edit would be lost: pass an allowed change as an option, or restore "
+                         f"config.json")
+
 def _write_config(cfg: TrainConfig, out: Path):
     "The run folder and its `config.json` (atomically)."
     out.mkdir(parents=True, exist_ok=True); atomic_write_json(cfg.to_dict(), out / 'config.json')
@@ -581,20 +619,28 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by world size x accum = "
                              f"{world} x {cfg.accum}")
         device = pick_device(cfg.device, local_rank)
+        if device.type == 'cuda' and not torch.cuda.is_available():
+            raise ValueError(f"device {cfg.device!r}: no CUDA GPU is available (use device 'cpu' or 'auto')")
+        X, Y = load_training_data(cfg) if data is None else data          # data errors come before any file changes
+        if not bool((X > 0).all()): raise ValueError("training data must be strictly positive (images in [1, 2])")
         if rank == 0: lock = FolderLock(out).acquire()        # one writer per run folder, for the whole run
         state = None
         if resume:
             if not ckpt_path.exists(): raise FileNotFoundError(f"resume: no checkpoint at {ckpt_path}")
             state = load_checkpoint(ckpt_path, keys=RUN_KEYS); saved = _check_resume(cfg, state)
+            _check_config_json(out / 'config.json', saved, cfg)
+            changed = {k: [getattr(saved, k), getattr(cfg, k)] for k in cfg.to_dict()
+                       if k != 'steps' and getattr(saved, k) != getattr(cfg, k)}
             if rank == 0:
                 _trim_log(out / 'log.jsonl', int(state['step']))
                 _record_event(out, event='resumed', step=int(state['step']), steps=cfg.steps,
-                              **(dict(steps_before=saved.steps) if saved.steps != cfg.steps else {}))
+                              **(dict(steps_before=saved.steps) if saved.steps != cfg.steps else {}),
+                              **(dict(changed=changed) if changed else {}))
+                for k, (a, b) in changed.items():
+                    print(f"resume: {k} {a!r} -> {b!r} (recorded in {out / 'events.jsonl'})", file=sys.stderr)
         if rank == 0: _write_config(cfg, out)
         seed_everything(rank_seed(cfg.seed, rank))                   # dropout: a distinct stream per rank
         process = cfg.build_process()
-        X, Y = load_training_data(cfg) if data is None else data
-        if not bool((X > 0).all()): raise ValueError("training data must be strictly positive (images in [1, 2])")
         if device.type == 'cuda': X = X.to(device)
         model = build_model(cfg, process).to(device)
         cl = uses_channels_last(cfg, device, X.ndim)
@@ -609,9 +655,12 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
         last_good = [start if state is not None else None]
 
         def stop(what, step, lv):
-            raise NonFiniteLossError(f"non-finite {what} at step {step} (loss {lv}): training stopped. The last good "
-                                     f"checkpoint is {ckpt_path} (step {last_good[0]}); resume from it with a lower lr "
-                                     f"or gradient clipping.", what, lv)
+            kept = (f"The last good checkpoint is {ckpt_path} (step {last_good[0]}); resume from it with a lower lr "
+                    f"or gradient clipping." if last_good[0] is not None else
+                    f"No checkpoint was written (the first was due at step {cfg.ckpt_every}): start again with a lower "
+                    f"lr or gradient clipping.")
+            raise NonFiniteLossError(f"non-finite {what} at step {step} (loss {lv}): training stopped. {kept}",
+                                     what, lv)
 
         def save(step):
             if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
