@@ -22,7 +22,8 @@ from .train import TrainConfig, build_model, load_run, load_training_data
 from .data import DATASET_INFO, class_averages
 from .paper import PAPER_SAMPLER_SETTINGS
 from .samplers import adls, asams, class_average_init, get_times, make_start
-from .pf_ode import sample_ode_euler, sample_ode_heun, get_times_karras
+from .pf_ode import (sample_ode_euler, sample_ode_heun, sample_ode_dpmpp_2m, sample_sde_dpmpp_2m,
+                               get_times_karras)
 from .reverse import tweedie_denoise
 from .features import DomainClassifier, predict
 from .sample import make_score_fn, row_generators
@@ -153,7 +154,7 @@ def load_classifier(name: str) -> DomainClassifier:
     return clf.eval()
 
 # %% ../nbs/16_pretrained.ipynb #34f92153
-SAMPLE_METHODS = ('adls', 'asams', 'em_log', 'em_ambient', 'euler', 'heun')
+SAMPLE_METHODS = ('adls', 'asams', 'em_log', 'em_ambient', 'euler', 'heun', 'dpmpp_2m', 'dpmpp_2m_sde')
 "The samplers `sample_at_nfe` runs at a budget of network evaluations."
 
 _MIN_NFE = dict(asams=101, em_ambient=300, em_log=20)
@@ -207,12 +208,15 @@ def _reverse_em(method, score_fn, x, process, nfe, generator):
     x = run(score_fn, x, process, float(times[0] - times[-1]) / (n - 1), generator=generator, times=times, disable=True)
     return tweedie_denoise(score_fn, x, process, float(times[-1]))
 
-def _pf_ode(method, score_fn, x, process, nfe):
-    "The log-space probability-flow ODE on an EDM grid whose evaluation count fits the budget."
+_SOLVERS = dict(euler=sample_ode_euler, heun=sample_ode_heun, dpmpp_2m=sample_ode_dpmpp_2m,
+                dpmpp_2m_sde=sample_sde_dpmpp_2m)
+
+def _pf_ode(method, score_fn, x, process, nfe, generator):
+    """A chapter-06 solver on an EDM grid of `n` times down to $t = 1/N$, then 0, whose evaluation count fits the
+    budget: one evaluation per step (Heun: two, one on the last step). `generator` drives `dpmpp_2m_sde`'s noise."""
     n = (nfe + 1) // 2 if method == 'heun' else nfe
     times = get_times_karras(n, process, t_min=1.0 / process.N)
-    run = sample_ode_heun if method == 'heun' else sample_ode_euler
-    return run(score_fn, x, process, times, disable=True)
+    return _SOLVERS[method](score_fn, x, process, times, disable=True, generator=generator)
 
 class _Counted:
     "`score_fn` that counts its calls."
@@ -238,7 +242,7 @@ def sample_at_nfe(method: str, score_fn, x, process, nfe: int, *, generator=None
     try:
         if method in ('adls', 'asams'): y = _annealed(method, f, x, process, nfe, generator, settings)
         elif method in ('em_log', 'em_ambient'): y = _reverse_em(method, f, x, process, nfe, generator)
-        else: y = _pf_ode(method, f, x, process, nfe)
+        else: y = _pf_ode(method, f, x, process, nfe, generator)
     except ValueError as e:
         if 'strictly positive' not in str(e): raise
         y = torch.full_like(x, float('nan'))                         # an ambient sampler left the positive orthant
