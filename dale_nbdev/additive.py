@@ -92,7 +92,7 @@ class EDMPrecond(ScoreWrapper):
     """EDM's denoiser $D(y;\\sigma) = c_{skip}y + c_{out}F(c_{in}y, c_{noise})$ around a network `net(x, t)` of this
     package, returned as the score $(D - y)/\\sigma^2$, so `EDMPrecond(net, process)(y, sigma)` trains under
     `mdsm_loss` like any score model of the engine. The package's networks read $\\log x$: the net is fed
-    $e^{c_{in}y}$ (it reads $c_{in}y$) and gets $c_{noise}$ as its time input."""
+    $e^{c_{in}y}$ (it reads $c_{in}y$, clipped to $\\pm 60$) and gets $c_{noise}$ as its time input."""
     def checked_time(self, t, x):
         "`t` = $\\sigma$ as a (B,) tensor on `x`'s device, refused unless every entry is > 0 and finite."
         t = batch_time(t, x)
@@ -104,7 +104,9 @@ class EDMPrecond(ScoreWrapper):
         "$D(y;\\sigma)$ (float32 or the input's dtype)."
         s = self.checked_time(sigma, y)
         k = edm_coefficients(expand_time(s, y), self.process.sigma_data)
-        F_ = self.net(torch.exp(k['c_in'] * y), torch.log(s) / 4)         # c_noise, per sample (B,)
+        # the net reads log of its input, i.e. c_in y: kept within +-60 so that exp neither under- nor overflows in
+        # float32 (a unit-variance input never comes near; a sampler's wild early states can)
+        F_ = self.net(torch.exp((k['c_in'] * y).clamp(-60, 60)), torch.log(s) / 4)    # c_noise, per sample (B,)
         return k['c_skip'] * y + k['c_out'] * F_
 
     def forward(self, y, sigma):
