@@ -11,14 +11,10 @@ import warnings
 import numpy as np
 import torch
 import torch.nn as nn
-from .sample import *
-from .features import *
-from . import sample as _sample, features as _features
+from .sample import real_uint8
+from .features import (FeatureHead, extract_features, get_domain_classifier, inception_extractor, predict,
+                                 require_inception_weights)
 from ._utils import check_finite
-
-# %% ../nbs/13c_evaluate.ipynb #116bfecc
-#| eval: false
-__all__ = [*__all__, *_sample.__all__, *_features.__all__]   # the old `evaluate` namespace
 
 # %% ../nbs/13c_evaluate.ipynb #56c0238f
 class _Precomputed(nn.Module):
@@ -26,6 +22,7 @@ class _Precomputed(nn.Module):
     def __init__(self, d: int): super().__init__(); self.num_features = d
     def forward(self, f): return f
 
+# %% ../nbs/13c_evaluate.ipynb #dd5ae57d
 def frechet_kernel_distances(real_f: torch.Tensor, fake_f: torch.Tensor, kid_subsets: int = 100,
                              kid_subset_size: int = 1000, seed: int = 0) -> dict:
     "FID and KID (mean, std over subsets) by torchmetrics on precomputed features (N, d)."
@@ -45,6 +42,7 @@ def frechet_kernel_distances(real_f: torch.Tensor, fake_f: torch.Tensor, kid_sub
     return dict(fid=float(fid.compute()), kid_mean=float(km), kid_std=float(ks), kid_subsets=kid_subsets,
                 kid_subset_size=ss)
 
+# %% ../nbs/13c_evaluate.ipynb #dbe96c3b
 def frechet_distance_np(f1, f2) -> float:
     "Independent FID with numpy/scipy: |m1 - m2|^2 + tr(S1 + S2 - 2 sqrtm(S1 S2))."
     import scipy.linalg
@@ -54,11 +52,13 @@ def frechet_distance_np(f1, f2) -> float:
         warnings.simplefilter('ignore'); covmean = scipy.linalg.sqrtm(s1 @ s2)
     return float(((m1 - m2) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(covmean).real)
 
+# %% ../nbs/13c_evaluate.ipynb #37ef98ab
 @torch.no_grad()
 def class_histogram(clf: nn.Module, u8: torch.Tensor) -> torch.Tensor:
     "Counts of the classifier's predicted classes over uint8 images (the mode coverage of samples)."
     return torch.bincount(predict(clf, u8), minlength=clf.head.out_features)
 
+# %% ../nbs/13c_evaluate.ipynb #876befdb
 def mode_coverage(counts: torch.Tensor, ref_counts: torch.Tensor, min_frac: float = 0.2) -> dict:
     """Total variation between the predicted-class frequencies of samples and of real images, and how many classes
     get at least `min_frac` of their real share (an under-represented class counts as missed)."""
@@ -66,6 +66,7 @@ def mode_coverage(counts: torch.Tensor, ref_counts: torch.Tensor, min_frac: floa
     return dict(class_tv=float(0.5 * (p - q).abs().sum()), classes_covered=int((p >= min_frac * q).sum()),
                 n_classes=len(q))
 
+# %% ../nbs/13c_evaluate.ipynb #6bb22dfb
 class Evaluator:
     """The one evaluator of the package: FID and KID (torchmetrics) of uint8 images against a fixed real reference
     `real_u8`, whose features are extracted once, in each feature space given: 'domain' (the penultimate layer of
@@ -127,6 +128,7 @@ class Evaluator:
             p.update(features=f'domain classifier penultimate {self.clf.num_features}-d', classifier=self.info)
         return p
 
+# %% ../nbs/13c_evaluate.ipynb #58266da2
 def evaluate_samples(fake_u8: torch.Tensor, dataset: str, metric: str = 'domain', real_u8=None, split: str = 'test',
                      n_real=None, inception_weights=None, inception_feature: int = 2048, kid_subsets: int = 100,
                      kid_subset_size: int = 1000, batch_size: int = 256, device='cpu', data_root=None, cache=None,
@@ -145,11 +147,7 @@ def evaluate_samples(fake_u8: torch.Tensor, dataset: str, metric: str = 'domain'
     kw = dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed, batch_size=batch_size,
               device=device, domain_device=device)
     if metric == 'inception':
-        from dale_nbdev.features import find_inception_weights
-        weights, why = find_inception_weights(inception_weights)
-        if weights is None:
-            raise FileNotFoundError(f"{why}. Give the FID weights ({INCEPTION_FILE}) as inception_weights=PATH "
-                                    f"(dale_eval --inception_weights PATH) or in DALE_INCEPTION_WEIGHTS")
+        weights = require_inception_weights(inception_weights)
         ev = Evaluator(real_u8, inception=weights, inception_feature=inception_feature, **kw)
     else:
         if classifier is not None: clf, info = classifier, dict(path='(given)')
@@ -181,10 +179,12 @@ def nearest_neighbours(query: torch.Tensor, reference: torch.Tensor, k: int = 10
         ds.append(d.sqrt()); ids.append(j)
     return torch.cat(ds), torch.cat(ids)
 
+# %% ../nbs/13c_evaluate.ipynb #ec919e8f
 def pixel_space(u8: torch.Tensor) -> torch.Tensor:
     "Pixel-space coordinates (uint8 / 255, flattened) for `nearest_neighbours`."
     return u8.reshape(len(u8), -1).double() / 255
 
+# %% ../nbs/13c_evaluate.ipynb #e1c296e2
 def plot_nearest_neighbours(samples_u8, train_u8, idx, n_show: int = 6, title=None):
     "App. G figure: each row a sample (red frame) followed by its nearest training images, nearest first."
     import matplotlib.pyplot as plt

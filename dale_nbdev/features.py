@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'as_rgb', 'inception_extractor', 'make_random_inception_weights', 'find_inception_weights',
-           'DomainClassifier', 'FeatureHead', 'predict', 'train_domain_classifier', 'classifier_path',
-           'get_domain_classifier', 'extract_features']
+           'require_inception_weights', 'DomainClassifier', 'FeatureHead', 'predict', 'train_domain_classifier',
+           'classifier_path', 'get_domain_classifier', 'extract_features']
 
 # %% ../nbs/13b_features.ipynb #011f9e74
 import os
@@ -23,6 +23,7 @@ def as_rgb(u8: torch.Tensor) -> torch.Tensor:
     "Replicate a gray channel to three (Sec. 6.4); RGB passes through."
     return u8.expand(-1, 3, -1, -1) if u8.shape[1] == 1 else u8
 
+# %% ../nbs/13b_features.ipynb #40bade9f
 def inception_extractor(weights_path=None, feature: int = 2048) -> nn.Module:
     """torchmetrics' InceptionV3 FID network (torch-fidelity 'inception-v3-compat'): uint8 RGB in, `feature`
     (64, 192, 768 or 2048) features out; it resizes to 299x299 itself. `weights_path=None` downloads the standard
@@ -33,6 +34,7 @@ def inception_extractor(weights_path=None, feature: int = 2048) -> nn.Module:
     m.num_features = int(feature)
     return m
 
+# %% ../nbs/13b_features.ipynb #bf599ad7
 def make_random_inception_weights(path, seed: int = 0) -> Path:
     """Write a randomly initialised InceptionV3 state dict (torch-fidelity layout, He-normal convolutions) to `path`,
     so that the whole FID/KID code path runs offline. Its numbers are NOT comparable with published FIDs."""
@@ -49,6 +51,7 @@ def make_random_inception_weights(path, seed: int = 0) -> Path:
 INCEPTION_FILE = 'weights-inception-2015-12-05-6726825d.pth'
 "torch-fidelity's FID InceptionV3 weights as torch hub caches them (what torchmetrics downloads)."
 
+# %% ../nbs/13b_features.ipynb #3d65b557
 def find_inception_weights(path=None, download=None) -> tuple:
     """(path or None, message): the FID InceptionV3 weights from `path`, env DALE_INCEPTION_WEIGHTS or torch hub's
     cache; else, unless `download` is False, downloaded into that cache (needs internet). A `path` or
@@ -69,6 +72,17 @@ def find_inception_weights(path=None, download=None) -> tuple:
         return None, (f'InceptionV3 weights could not be downloaded ({type(e).__name__}: {str(e)[:120]}; offline?): '
                       f'Inception FID/KID skipped')
 
+# %% ../nbs/13b_features.ipynb #705fd30a
+def require_inception_weights(path=None, download=None) -> str:
+    """The FID InceptionV3 weights file that `find_inception_weights` finds (or downloads), else `FileNotFoundError`
+    saying where to put it: the one lookup behind `evaluate_samples` and `dale_eval`."""
+    weights, why = find_inception_weights(path, download)
+    if weights is None:
+        raise FileNotFoundError(f"{why}. Give torch-fidelity's FID weights ({INCEPTION_FILE}) as --inception_weights "
+                                f"PATH (inception_weights=PATH in Python) or in DALE_INCEPTION_WEIGHTS")
+    return weights
+
+# %% ../nbs/13b_features.ipynb #d689b5df
 class DomainClassifier(nn.Module):
     """A small CNN classifier of one dataset (two conv + pool stages, a 128-d penultimate layer, a linear head).
     Takes uint8 images (N, C, H, W) like the Inception path; `features` is the penultimate layer."""
@@ -84,6 +98,7 @@ class DomainClassifier(nn.Module):
     def features(self, u8): return self.body(u8.float() / 255 if u8.dtype == torch.uint8 else u8)
     def forward(self, u8): return self.head(self.features(u8))
 
+# %% ../nbs/13b_features.ipynb #5c462983
 class FeatureHead(nn.Module):
     "A `DomainClassifier`'s penultimate features as an extractor (eval mode, no grad), with `num_features`."
     def __init__(self, clf: DomainClassifier):
@@ -91,12 +106,14 @@ class FeatureHead(nn.Module):
     @torch.no_grad()
     def forward(self, u8): return self.clf.features(u8)
 
+# %% ../nbs/13b_features.ipynb #a52ec14b
 @torch.no_grad()
 def predict(clf: nn.Module, u8: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     "Predicted classes of uint8 images."
     clf.eval()
     return torch.cat([clf(u8[i:i + batch_size]).argmax(1) for i in range(0, len(u8), batch_size)])
 
+# %% ../nbs/13b_features.ipynb #7b9bbaff
 def _classifier_data(dataset, data_root):
     "(train x, train y, test x, test y, note): the train split, or without one offline, a split of the test set."
     te = load_dataset(dataset, root=data_root, train=False).tensors
@@ -131,10 +148,12 @@ def train_domain_classifier(dataset: str, epochs: int = 2, n_train=None, batch_s
     acc = float((predict(clf, xt) == yt).float().mean())
     return clf, dict(test_accuracy=acc, n_train=len(x), epochs=epochs, note=note)
 
+# %% ../nbs/13b_features.ipynb #b9d3ebcd
 def classifier_path(dataset: str, cache=None, tag: str = '') -> Path:
     "Cache file of a domain classifier: $DALE_CACHE (default ~/.cache/dale_nbdev)/classifiers/{dataset}{tag}.pt."
     return resolve_cache_dir(cache) / 'classifiers' / f'{dataset}{tag}.pt'
 
+# %% ../nbs/13b_features.ipynb #593d9acc
 def get_domain_classifier(dataset: str, cache=None, data_root=None, retrain: bool = False, **train_kw):
     """The domain classifier of `dataset`, trained on first use and cached (one file per training setting).
     Returns (model in eval mode, info: path, test accuracy, how it was trained, whether it came from the cache)."""
@@ -149,6 +168,7 @@ def get_domain_classifier(dataset: str, cache=None, data_root=None, retrain: boo
     atomic_save_torch(dict(model=clf.state_dict(), info=info), p)
     return clf, dict(info, path=str(p), cached=False)
 
+# %% ../nbs/13b_features.ipynb #04947739
 @torch.no_grad()
 def extract_features(extractor: nn.Module, u8: torch.Tensor, batch_size: int = 256, device='cpu', rgb: bool = False,
                      progress: bool = False) -> torch.Tensor:
