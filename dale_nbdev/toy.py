@@ -78,6 +78,36 @@ def score_errors(model, mixture, gbm, times=(0.01, 0.1, 0.5, 1.0), n=2000, gener
         out[float(t)] = (m, m / float(0.5 * h.pow(2).sum(1).mean()))
     return out
 
+# %% ../nbs/07_toy.ipynb #q07help1
+def _toy_start(mixture, gbm, n, g, n_projections, n_floor):
+    """Fresh data, the Monte Carlo floor of `n_floor` pairs of fresh data sets, and the log-normal start fitted to
+    forward samples at t = 1 (Sec. 6.2), all drawn from `g` in this order: (data, floors, mu_hat, s_hat, x_init)."""
+    data = mixture.sample(n, generator=g).float()
+    floors = torch.tensor([_sw(mixture.sample(n, generator=g).float(), mixture.sample(n, generator=g).float(), n_projections)
+                           for _ in range(n_floor)])
+    mu_hat, s_hat = fit_lognormal(gbm.sample(mixture.sample(20 * n, generator=g).float(), 1.0, generator=g))
+    x_init = lognormal_init((n, mixture.dim), mu_hat, s_hat, generator=g)
+    return data, floors, mu_hat, s_hat, x_init
+
+@torch.no_grad()
+def _toy_samples(model, mixture, gbm, x_init, data, seed, kw, n_projections):
+    """ADLS and ASAMS from `x_init` with the learned score and with the exact one (same seed and settings `kw`):
+    (samples, sw2 to `data`, sw2 of the exact-score samples, errors of samplers that failed)."""
+    dev = next(model.parameters()).device
+    learned = lambda x, t: model(x.to(dev), t.to(dev)).to(x.device).float()
+    exact = oracle_score_fn(mixture, gbm)
+    samples, sw2, sw2_oracle, errors = {}, {}, {}, {}
+    for name, sampler in [("adls", adls), ("asams", asams)]:
+        try:
+            samples[name] = sampler(learned, x_init, gbm, generator=torch.Generator().manual_seed(seed + 1), **kw)
+            sw2[name] = _sw(samples[name], data, n_projections)
+        except (ValueError, FloatingPointError) as e:
+            samples[name], sw2[name], errors[name] = None, None, str(e)
+        xo = sampler(lambda x, t: exact(x, t).float(), x_init, gbm, generator=torch.Generator().manual_seed(seed + 1), **kw)
+        sw2_oracle[name] = _sw(xo, data, n_projections)
+    return samples, sw2, sw2_oracle, errors
+
+# %% ../nbs/07_toy.ipynb #q07rep01
 def toy_report(model, out_dir, gbm=None, n=2000, seed=0, mixture=None, delta=None, L=1, chi=1.0, n_denoise=0,
                n_projections=128, n_floor=10, figure=True, show=False, disable=True):
     """Sample the toy model with ADLS and ASAMS from the log-normal initialisation (Sec. 6.2), compare with fresh data
@@ -92,28 +122,11 @@ def toy_report(model, out_dir, gbm=None, n=2000, seed=0, mixture=None, delta=Non
     delta = gbm.delta if delta is None else delta
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
-    data = mixture.sample(n, generator=g).float()
-    floors = torch.tensor([_sw(mixture.sample(n, generator=g).float(), mixture.sample(n, generator=g).float(), n_projections)
-                           for _ in range(n_floor)])
-    mu_hat, s_hat = fit_lognormal(gbm.sample(mixture.sample(20 * n, generator=g).float(), 1.0, generator=g))
-    x_init = lognormal_init((n, mixture.dim), mu_hat, s_hat, generator=g)
-
+    data, floors, mu_hat, s_hat, x_init = _toy_start(mixture, gbm, n, g, n_projections, n_floor)
     was_training = model.training
     model.eval()
-    dev = next(model.parameters()).device
-    learned = lambda x, t: model(x.to(dev), t.to(dev)).to(x.device).float()
-    exact = oracle_score_fn(mixture, gbm)
     kw = dict(delta=delta, L=L, chi=chi, n_denoise=n_denoise, disable=disable)
-    samples, sw2, sw2_oracle, errors = {}, {}, {}, {}
-    with torch.no_grad():
-        for name, sampler in [("adls", adls), ("asams", asams)]:
-            try:
-                samples[name] = sampler(learned, x_init, gbm, generator=torch.Generator().manual_seed(seed + 1), **kw)
-                sw2[name] = _sw(samples[name], data, n_projections)
-            except (ValueError, FloatingPointError) as e:
-                samples[name], sw2[name], errors[name] = None, None, str(e)
-            xo = sampler(lambda x, t: exact(x, t).float(), x_init, gbm, generator=torch.Generator().manual_seed(seed + 1), **kw)
-            sw2_oracle[name] = _sw(xo, data, n_projections)
+    samples, sw2, sw2_oracle, errors = _toy_samples(model, mixture, gbm, x_init, data, seed, kw, n_projections)
     errs = score_errors(model, mixture, gbm, generator=g)
     model.train(was_training)
 
