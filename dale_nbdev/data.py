@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['DATASET_INFO', 'resolve_data_root', 'resolve_cache_dir', 'DatasetNotFoundError', 'DatasetCorruptError',
-           'load_dataset', 'class_averages', 'terminal_lognormal_fit', 'terminal_lognormal_exact']
+           'load_dataset', 'terminal_lognormal_fit', 'terminal_lognormal_exact']
 
 # %% ../nbs/10_data.ipynb #96234506
 import gzip, hashlib, os, pickle, shutil, tempfile, zipfile, zlib
@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
+from .gbm import paper_process
+from .samplers import class_averages, fit_lognormal   # chapter 05: the one class-mean function
+from .toy import toy_mixture
 
 # %% ../nbs/10_data.ipynb #b1f4d0c4
 def resolve_data_root(root=None) -> Path:
@@ -266,7 +269,6 @@ def _load_cifar10(root: Path, train: bool, download, verify: bool = True, cache=
 
 # %% ../nbs/10_data.ipynb #eaf2b14e
 def _load_toy(train: bool, n=None, generator=None):
-    from dale_nbdev.toy import toy_mixture                           # imported lazily: chapter 07 owns it
     info = DATASET_INFO["toy"]
     n = n or (info["n_train"] if train else info["n_test"])
     if generator is None: generator = torch.Generator().manual_seed(0 if train else 1)
@@ -290,17 +292,6 @@ def load_dataset(name: str, root=None, train: bool = True, download=None, verify
     else: x, y = _load_mnist_family(name, root, train, download, cache=cache)
     return TensorDataset(x, y)
 
-# %% ../nbs/10_data.ipynb #72964977
-def class_averages(x: torch.Tensor, y: torch.Tensor, n_classes=None) -> torch.Tensor:
-    """Per-class mean images (Sec. 6.2, `get_class_average()` of Algorithms 1-2): (K, *x.shape[1:]), accumulated in
-    float64."""
-    n_classes = n_classes or int(y.max()) + 1
-    counts = torch.bincount(y, minlength=n_classes)
-    if bool((counts == 0).any()):
-        raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no samples")
-    sums = torch.zeros((n_classes, *x.shape[1:]), dtype=torch.float64, device=x.device).index_add_(0, y, x.double())
-    return (sums / counts.reshape(-1, *([1] * (x.ndim - 1)))).to(x.dtype)
-
 # %% ../nbs/10_data.ipynb #3ac7037c
 def _pool_moments(stats):
     "Exact pooled (mean, population std) from per-chunk (count, mean, std) triples."
@@ -309,28 +300,25 @@ def _pool_moments(stats):
     v = sum(c * (sd ** 2 + mu ** 2) for c, mu, sd in stats) / n - m ** 2
     return m, torch.sqrt(torch.clamp(v, min=0))
 
-def terminal_lognormal_fit(x0: torch.Tensor, gbm=None, t: float = 1.0, per_channel: bool = False,
+def terminal_lognormal_fit(x0: torch.Tensor, process=None, t: float = 1.0, per_channel: bool = False,
                            generator=None, chunk: int = 4096):
-    """Sec. 6.2 / Table 2: push `x0` (N, C, H, W) through the forward process to time `t` (Eq. 6, `gbm.sample`, default
-    GBM(sigma=0.8)) and fit a Gaussian to the log-pixels with `dale_nbdev.samplers.fit_lognormal`; returns
+    """Sec. 6.2 / Table 2: push `x0` (N, C, H, W) through the forward process to time `t` (Eq. 6, `process.sample`, default
+    `paper_process()`) and fit a Gaussian to the log-pixels with `dale_nbdev.samplers.fit_lognormal`; returns
     (mu_hat, sigma_hat), 0-d tensors or per channel (C,). Works in chunks of `chunk` images, pooled exactly."""
-    from dale_nbdev.gbm import GBM
-    from dale_nbdev.samplers import fit_lognormal
-    gbm = gbm if gbm is not None else GBM(sigma=0.8)
+    process = process if process is not None else paper_process()
     stats = []
     for i in range(0, len(x0), chunk):
-        xt = gbm.sample(x0[i:i + chunk].double(), t, generator=generator)
+        xt = process.sample(x0[i:i + chunk].double(), t, generator=generator)
         m, s = fit_lognormal(xt, per_channel=per_channel)
         stats.append((xt[:, :1].numel() if per_channel else xt.numel(), m, s))
     return _pool_moments(stats)
 
-def terminal_lognormal_exact(x0: torch.Tensor, gbm=None, t: float = 1.0, per_channel: bool = False):
+def terminal_lognormal_exact(x0: torch.Tensor, process=None, t: float = 1.0, per_channel: bool = False):
     """Closed form of `terminal_lognormal_fit` over the pixels of `x0`: mean(log x0) + D(t), sqrt(Var(log x0) + V(t)),
     with D, V the drift and variance integrals of the process (D = 0, V = 0.64 t for GBM(0.8), mu = sigma^2/2)."""
-    from dale_nbdev.gbm import GBM
-    gbm = gbm if gbm is not None else GBM(sigma=0.8)
+    process = process if process is not None else paper_process()
     l = torch.log(x0.double())
     l = l.transpose(0, 1).reshape(l.shape[1], -1) if per_channel else l.reshape(1, -1)
     m, v = l.mean(1), l.var(1, unbiased=False)
-    m, s = m + gbm.drift_integral(t), torch.sqrt(v + gbm.variance_integral(t))
+    m, s = m + process.drift_integral(t), torch.sqrt(v + process.variance_integral(t))
     return (m, s) if per_channel else (m[0], s[0])
