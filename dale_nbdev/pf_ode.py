@@ -15,6 +15,7 @@ from ._utils import check_positive, renamed_kwargs
 from .gbm import GeometricGBM
 from .reverse import tweedie_log_mean
 from .samplers import LOG_RANGE, data_independent_init    # the starting laws live with the samplers (chapter 05)
+from .samplers import _noise                                # one generator, or one per row (chapter 05)
 
 # %% ../nbs/06_beyond.ipynb #06fb6de6
 def log_pf_velocity(x, h, process, t):
@@ -176,9 +177,7 @@ def _dpmpp_2m(score_fn, x, process, times, eta, callback, disable, generator, no
         y_next = a * y + (1 - a) * d
         if c != 0: y_next = y_next + c * (d - d_prev)                # the second-order term
         if k != 0:
-            z = noise(i, y) if noise is not None else torch.randn(y.shape, generator=generator, dtype=y.dtype,
-                                                                   device=y.device)
-            y_next = y_next + k * z
+            y_next = y_next + k * (noise(i, y) if noise is not None else _noise(y, 1.0, None, generator))
         if not bool(torch.isfinite(y_next).all()):
             raise FloatingPointError(f"{name}: non-finite values at step {i} (t={t:.4g} -> {t_next:.4g})")
         d_prev, h_prev, y = d, (math.log(s / s_next) if s_next > 0 else None), y_next
@@ -204,8 +203,9 @@ def sample_sde_dpmpp_2m(score_fn, x, process, times=None, *, callback=None, disa
                         noise=None):
     """DPM-Solver++(2M) for the log-space reverse SDE ($\\eta = 1$ in 1.3): the linear part and the noise integrated
     exactly, the denoiser interpolated as in `sample_ode_dpmpp_2m`. One score evaluation per step; a last step to
-    t = 0 returns the denoiser. Fresh noise from `generator`, or `noise(i, y) -> z` (standard normal, shape of `y`)
-    for step i. Arguments, callback and errors as `sample_ode_euler`."""
+    t = 0 returns the denoiser. Fresh noise from `generator` (one, or a list of one per row of `x`: row i's noise then
+    depends only on its own generator), or from `noise(i, y) -> z` (standard normal, shape of `y`) at step i.
+    Arguments, callback and errors as `sample_ode_euler`."""
     return _dpmpp_2m(score_fn, x, process, times, 1.0, callback, disable, generator, noise, "SDE-DPM++2M")
 
 
