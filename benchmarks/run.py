@@ -11,15 +11,15 @@ utilisation of the measured matmul peak, the fast paths' loss agreement with fp3
 import argparse, json, sys
 from pathlib import Path
 import torch
-from dale_nbdev.bench import run_benchmarks, results_markdown, PATHS, BENCH_MODELS, SIZES
+from dale_nbdev.bench import run_benchmarks, results_markdown, SPEED_CONFIGS, BENCH_MODELS, SIZES
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--size', choices=sorted(SIZES), default=None, help="default: 'full' on CUDA, 'small' on the CPU")
     p.add_argument('--device', default=None, help="'cuda', 'cuda:1', 'cpu' (default: CUDA if available)")
     p.add_argument('--models', nargs='+', choices=sorted(BENCH_MODELS), help="default: the size's models")
-    p.add_argument('--paths', nargs='+', choices=sorted(PATHS), help="training configurations (fp32_eager is always run)")
-    p.add_argument('--sample-paths', nargs='+', choices=sorted(PATHS), help='sampling configurations')
+    p.add_argument('--paths', nargs='+', choices=sorted(SPEED_CONFIGS), help="training configurations (fp32_eager is always run)")
+    p.add_argument('--sample-paths', nargs='+', choices=sorted(SPEED_CONFIGS), help='sampling configurations')
     p.add_argument('--no-sample', action='store_true', help='skip the ADLS sampling benchmark')
     p.add_argument('--batch', type=int, help='batch size (training and sampling)')
     p.add_argument('--warmup', type=int, help='untimed warm-up steps (compilation happens here)')
