@@ -6,7 +6,7 @@
 __all__ = ['dale_train', 'dale_sample', 'dale_eval']
 
 # %% ../nbs/14_cli.ipynb #eb4b6a22
-import contextlib, hashlib, json, os, shutil, sys, time, warnings
+import contextlib, hashlib, json, os, shutil, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -19,10 +19,12 @@ from .samplers import get_times
 from .sample import generate, load_samples, real_uint8, sampler_settings, save_grid, save_samples
 from .features import find_inception_weights
 from .evaluate import evaluate_samples
-from .pretrained import PRETRAINED, SAMPLE_METHODS, DEFAULT_SAMPLER, load_card, sample_pretrained
+from .pretrained import (PRETRAINED, PretrainedFileError, check_fits_memory, load_card, sample_pretrained,
+                                   sampler_plan)
 from .toy import toy_report
 from .train import (TrainConfig, PRESETS, RESULT_FIELDS, RUN_KEYS, CheckpointError, TrainingInterrupted,
-                              check_config, make_config, train, load_run, load_checkpoint, _check_resume)
+                              check_config, checkpoint_step, make_config, train, load_run, load_checkpoint,
+                              _check_resume)
 
 # %% ../nbs/14_cli.ipynb #bf45890e
 _USER_ERRORS = (ValueError, FileNotFoundError, CheckpointError, DatasetNotFoundError, DatasetCorruptError,
@@ -42,9 +44,12 @@ def _user_errors(prog: str, options=(), kinds=_USER_ERRORS):
         raise SystemExit(f"{prog}: error: {msg}") from None
 
 def _check_device(name: str) -> torch.device:
-    try: return pick_device(name)
+    try: d = pick_device(name)
     except (RuntimeError, ValueError):
         raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: no CUDA GPU is available (use cpu or auto)")
+    return d
 
 def _check_folder(name: str, path):
     if path is not None and not Path(path).is_dir(): raise ValueError(f"{name} {path}: no such folder")
@@ -66,15 +71,24 @@ def _train_config(out: Path, resume: bool, preset, dataset, given: dict) -> Trai
         if (out / 'checkpoint.pt').exists():
             raise ValueError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
         return make_config(preset, dataset=dataset, **given)
-    if preset is not None: raise ValueError("preset cannot be combined with --resume: the run's own settings are used")
     state = load_checkpoint(out, keys=RUN_KEYS)
     saved = TrainConfig.from_dict(state['config'])
-    clash = {k: (v, getattr(saved, k)) for k, v in dict(given, dataset=dataset).items()
-             if v is not None and k in RESULT_FIELDS and v != getattr(saved, k)}
+    from_preset = {}
+    if preset is not None:                  # the same command line again: the preset's values must be the run's
+        from_preset = {k: v for k, v in PRESETS[preset].items() if k != 'steps' and k not in given}
+        if dataset is not None: from_preset['dataset'] = dataset
+        from_preset = TrainConfig.from_dict({**saved.to_dict(), **from_preset}).to_dict()
+        from_preset = {k: from_preset[k] for k in PRESETS[preset] if k in from_preset and k != 'steps'}
+    asked = {**{k: (v, f"--preset {preset} sets {k} =") for k, v in from_preset.items()},
+             **{k: (v, f"--{k}") for k, v in dict(given, dataset=dataset).items() if v is not None}}
+    clash = {k: (v, src, getattr(saved, k)) for k, (v, src) in asked.items()
+             if k in RESULT_FIELDS and TrainConfig.from_dict({**saved.to_dict(), k: v}).to_dict()[k]
+             != saved.to_dict()[k]}
     if clash:
-        raise ValueError("resume: " + "; ".join(f"--{k} {v!r} conflicts with the run's {k} = {s!r}"
-                                                for k, (v, s) in clash.items())
+        raise ValueError("resume: " + "; ".join(f"{src} {v!r} conflicts with the run's {k} = {s!r}"
+                                                for k, (v, src, s) in clash.items())
                          + ". These change the run's results: start a new run (another --out) instead")
+    given = {**{k: v for k, v in from_preset.items() if k not in RESULT_FIELDS}, **given}
     cfg = check_config(saved.replace(**given))
     _check_resume(cfg, state)
     return cfg
@@ -113,6 +127,7 @@ def dale_train(
         if dataset is not None: check_choice('dataset', dataset, tuple(DATASET_INFO))
         if preset is not None: check_choice('preset', preset, tuple(PRESETS))
         if threads is not None: check_int_range('threads', threads, 1)
+        if device is not None: _check_device(device)
         _check_folder('data_root', data_root)
         if out is None and dataset is None and preset is None: raise ValueError("--resume needs --out (the run folder)")
         out = Path(out or f"runs/{dataset or PRESETS[preset]['dataset']}")
@@ -128,10 +143,15 @@ def dale_train(
     if n_threads: torch.set_num_threads(n_threads)
     t0 = time.time()
     try:
-        with _user_errors(prog, kinds=_RUN_ERRORS): res = train(cfg, out, resume=resume, progress=not quiet)
+        with _user_errors(prog, kinds=_RUN_ERRORS + (ValueError,)): res = train(cfg, out, resume=resume,
+                                                                            progress=not quiet)
     except TrainingInterrupted as e:
         print(f"{prog}: {e} (--resume --out {out})", file=sys.stderr); raise SystemExit(128 + e.signum) from None
-    except OSError as e: raise SystemExit(f"{prog}: error: {e}; the last checkpoint is intact") from None
+    except OSError as e:
+        ck = out / 'checkpoint.pt'
+        kept = (f"the last checkpoint (step {checkpoint_step(ck)}) is intact" if ck.is_file()
+                else "no checkpoint was written")
+        raise SystemExit(f"{prog}: error: {e}; {kept}") from None
     if int(os.environ.get('RANK', 0)) != 0: return
     losses = [l for _, l in res['history']]
     print(f"trained {cfg.model} on {cfg.dataset}: {cfg.steps} steps in {time.time() - t0:.1f}s; "
@@ -153,29 +173,67 @@ def _npz_path(out) -> Path:
     out = Path(out)
     return out if out.suffix == '.npz' else out.with_name(out.name + '.npz')
 
-def _sample_pretrained(name, out, n, seed, method, nfe, batch_size, overwrite, quiet):
-    "`dale_sample --pretrained NAME`: samples of a shipped model (no run folder, no data), as a PNG grid or an .npz."
+def _name_max(folder: Path) -> int:
+    with contextlib.suppress(OSError, AttributeError, ValueError): return os.pathconf(folder, 'PC_NAME_MAX')
+    return 255
+
+def _check_output(path: Path, nbytes: int) -> Path:
+    """Refuse, before any work, an output that cannot be written: a name longer than its file system allows, a
+    folder that is a file or cannot be written in (e.g. /proc), or less free space than `nbytes`. Creates nothing
+    (a probe file in the nearest existing folder is removed at once)."""
+    anc = path.parent
+    while not anc.exists() and anc != anc.parent: anc = anc.parent
+    if not anc.is_dir(): raise ValueError(f"out {path}: {anc} is a file, not a folder")
+    limit = _name_max(anc)
+    for part in path.parts:
+        if len(part.encode()) > limit:
+            raise ValueError(f"out {path}: a name of {len(part.encode())} bytes; this file system allows {limit}")
+    try: fd, tmp = tempfile.mkstemp(dir=anc, prefix='.dale_probe_'); os.close(fd); os.unlink(tmp)
+    except OSError as e: raise ValueError(f"out {path}: cannot write in {anc} ({e.strerror or e})") from None
+    free = shutil.disk_usage(anc).free
+    if nbytes > free:
+        raise ValueError(f"out {path}: the output needs about {nbytes / 1e6:.1f} MB and {free / 1e6:.1f} MB are free "
+                         f"on that file system: free space, lower --n, or choose another --out")
+    return path
+
+def _sample_pretrained(name, out, n, seed, method, nfe, init, batch_size, overwrite, quiet, run_only):
+    """`dale_sample --pretrained NAME`: samples of a shipped model (no run folder, no data), as a PNG grid or an .npz.
+    Every argument is checked, and the output path probed, before any work; a run's own options are refused."""
     prog = 'dale_sample'
-    method, nfe = method or DEFAULT_SAMPLER['method'], nfe or DEFAULT_SAMPLER['nfe']
-    try:
-        check_choice('pretrained', name, PRETRAINED); check_choice('method', method, SAMPLE_METHODS)
-        check_int_range('n', n, 1); check_int_range('nfe', nfe, 3); check_int_range('seed', seed, 0)
-        check_int_range('batch_size', batch_size, 1)
-    except ValueError as e: raise SystemExit(f"{prog}: error: {e}") from None
-    path = Path(out) if out else Path(f'{name}_{method}_nfe{nfe}_n{n}_seed{seed}.npz')
-    if path.suffix != '.png': path = _npz_path(path)
-    if path.exists() and not overwrite:
-        raise SystemExit(f"{prog}: error: {path} exists; pass --overwrite to replace it, or choose another --out")
+    with _user_errors(prog, ('pretrained', 'method', 'nfe', 'init', 'n', 'seed', 'batch_size', 'out'),
+                      _USER_ERRORS + (PretrainedFileError,)):
+        if run_only:
+            raise ValueError(f"{', '.join('--' + k for k in run_only)} appl{'y' if len(run_only) > 1 else 'ies'} to "
+                             f"a run, not to --pretrained (which takes --method, --nfe, --init, --n, --seed, "
+                             f"--batch_size, --out)")
+        check_choice('pretrained', name, PRETRAINED)
+        plan = sampler_plan(name, method, nfe, init)
+        check_int_range('n', n, 1); check_int_range('seed', seed, 0); check_int_range('batch_size', batch_size, 1)
+        path = Path(out) if out else Path(f"{name}_{plan['method']}_nfe{plan['nfe']}_n{n}_seed{seed}.npz")
+        if path.suffix != '.png': path = _npz_path(path)
+        check_fits_memory(n)
+        _check_output(path, (n * 28 * 28 * 2 if path.suffix == '.png' else n * (28 * 28 + 8)) + (1 << 20))
+        if path.exists() and not overwrite:
+            raise ValueError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
+        card = load_card(name)
     t0 = time.time()
-    x, labels = sample_pretrained(name, n, seed=seed, method=method, nfe=nfe, batch_size=batch_size,
-                                  return_labels=True, progress=not quiet)
-    card = load_card(name)
-    if path.suffix == '.png': save_grid(x, path)
-    else:
-        meta = dict(pretrained=name, sha256=card['sha256'], dataset=card['dataset'], split=card['split'],
-                    method=method, nfe=nfe, start=DEFAULT_SAMPLER['start'], seed=seed, seconds=time.time() - t0)
-        save_samples(x, path, labels=labels, meta=meta, grid=False)
-    print(f"{n} samples of the pretrained {name} model ({method}, {nfe} NFE) in {time.time() - t0:.1f}s -> {path}")
+    try:
+        with _user_errors(prog, kinds=(PretrainedFileError, FloatingPointError)):
+            x, labels = sample_pretrained(name, n, seed=seed, method=plan['method'], nfe=plan['nfe'],
+                                          start=plan['start'], batch_size=batch_size, return_labels=True,
+                                          progress=not quiet)
+        if path.suffix == '.png': save_grid(x, path)
+        else:
+            meta = dict(pretrained=name, sha256=card['sha256'], dataset=card['dataset'], split=card['split'],
+                        method=plan['method'], nfe=plan['nfe_used'], nfe_requested=plan['nfe'], start=plan['start'],
+                        seed=seed, seconds=time.time() - t0)
+            save_samples(x, path, labels=labels, meta=meta, grid=False)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted (SIGINT): nothing was written ({path} not created)", file=sys.stderr)
+        raise SystemExit(130) from None
+    except OSError as e: raise SystemExit(f"{prog}: error: writing {path} failed ({e}); nothing was written") from None
+    print(f"{n} samples of the pretrained {name} model ({plan['method']}, {plan['nfe_used']} NFE) in "
+          f"{time.time() - t0:.1f}s -> {path}")
     return path
 
 @call_parse
@@ -187,18 +245,18 @@ def dale_sample(
     nfe: int = None,               # with --pretrained: network evaluations (default 35)
     out: str = None,               # output .npz (default: RUN/samples_SAMPLER_INIT_nN_seedS_KEY.npz)
     n: int = 64,                   # number of samples
-    sampler: str = 'adls',         # adls (Algorithm 1) or asams (Algorithm 2)
-    init: str = 'class_average',   # class_average or lognormal (Sec. 6.2)
+    sampler: str = None,           # adls (Algorithm 1, default) or asams (Algorithm 2)
+    init: str = None,              # class_average (default) or lognormal (Sec. 6.2); with --pretrained too
     L: int = None,                 # inner steps per noise level (default: the paper's table)
     delta: float = None,           # step size (default: the paper's table)
     chi: float = None,             # noise annealing factor in (0, 1] (default: the paper's table)
     n_denoise: int = None,         # terminal denoising steps (default: the paper's table)
-    init_params: str = 'paper',    # lognormal start: paper (Table 2) or fit (fitted to the data at t = 1)
+    init_params: str = None,       # lognormal start: paper (Table 2, default) or fit (fitted to the data at t = 1)
     n_levels: int = None,          # quick preview: only this many evenly spaced noise levels (default: all N-1)
     batch_size: int = 256,         # samples per batch (each finished batch is kept until the file is written)
     seed: int = 0,                 # random seed
-    which: str = 'ema',            # ema or model weights
-    device: str = 'auto',          # auto, cpu, cuda, ...
+    which: str = None,             # ema (default) or model weights
+    device: str = None,            # auto (default), cpu, cuda, ...
     data_root: str = None,         # dataset root (class averages / training data)
     overwrite: store_true = False, # replace an existing OUT and discard its unfinished batches
     quiet: store_true = False,     # no progress bar
@@ -208,11 +266,18 @@ def dale_sample(
     `--pretrained NAME` samples a shipped model instead (OUT ending in .png: a grid; otherwise an .npz)."""
     if (run is None) == (pretrained is None):
         raise SystemExit("dale_sample: error: give a run folder or --pretrained NAME (exactly one of the two)")
-    if pretrained is not None:
-        _sample_pretrained(pretrained, out, n, seed, method, nfe, batch_size, overwrite, quiet); return
     prog = 'dale_sample'
+    run_only = dict(sampler=sampler, L=L, delta=delta, chi=chi, n_denoise=n_denoise, init_params=init_params,
+                    n_levels=n_levels, which=which, device=device, data_root=data_root)
+    if pretrained is not None:
+        _sample_pretrained(pretrained, out, n, seed, method, nfe, init, batch_size, overwrite, quiet,
+                           [k for k, v in run_only.items() if v is not None]); return
+    sampler, init, init_params = sampler or 'adls', init or 'class_average', init_params or 'paper'
+    which, device = which or 'ema', device or 'auto'
     with _user_errors(prog, ('n', 'sampler', 'init', 'L', 'delta', 'chi', 'n_denoise', 'init_params', 'n_levels',
                              'batch_size', 'seed', 'which', 'device', 'data_root')):
+        for k, v in dict(method=method, nfe=nfe).items():
+            if v is not None: raise ValueError(f"--{k} applies only to --pretrained; a run samples with --sampler")
         check_int_range('n', n, 1); check_choice('sampler', sampler, ('adls', 'asams'))
         check_choice('init', init, ('class_average', 'lognormal'))
         check_choice('init_params', init_params, ('paper', 'fit'))
@@ -233,6 +298,9 @@ def dale_sample(
                           settings=settings, n_levels=n_levels)
         run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
         path = _npz_path(out) if out else run_dir / f'samples_{sampler}_{init}_n{n}_seed{seed}_{key}.npz'
+        info = DATASET_INFO[cfg.dataset]; each = info['channels'] * info['size'] ** 2
+        check_fits_memory(n, 4 * each)
+        _check_output(path, n * each * 6 + (1 << 20))    # float32 batches kept in OUT.parts, the uint8 file, a grid
         if path.exists() and not overwrite:
             raise ValueError(f"{path} exists{' (samples with exactly these settings)' if not out else ''}; pass "
                              f"--overwrite to replace it, or choose another --out")
@@ -256,6 +324,11 @@ def dale_sample(
     except OSError as e:
         raise SystemExit(f"{prog}: error: {e}; the finished batches are kept in {parts}: run the same command again "
                          f"to continue") from None
+    except KeyboardInterrupt:
+        kept = len(list(parts.glob('0*.pt'))) if parts.is_dir() else 0
+        print(f"{prog}: interrupted (SIGINT): {kept} finished batch{'es' if kept != 1 else ''} kept in {parts}; run "
+              f"the same command again to continue", file=sys.stderr)
+        raise SystemExit(130) from None
     meta = dict(run=str(run), step=step, which=which, dataset=cfg.dataset, sampler=sampler, init=init,
                 init_params=init_params, settings=settings, n_levels=n_levels, seed=seed, batch_size=batch_size,
                 seconds=time.time() - t0)
@@ -269,6 +342,17 @@ def dale_sample(
           f"before uint8: {rep['n_below']} below, {rep['n_above']} above ({100 * rep['frac_outside']:.3f}%)")
 
 # %% ../nbs/14_cli.ipynb #1a9c5833
+def _sample_meta(p: Path, z) -> dict:
+    "The `meta` entry of an open sample file as a dict ({} without one), or a `ValueError` saying what it holds."
+    if 'meta' not in z: return {}
+    s = str(z['meta'])
+    try: meta = json.loads(s)
+    except ValueError: meta = None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{p}: its 'meta' entry is not a JSON object (it starts {s[:40]!r}); write the file with "
+                         f"dale_sample (or dale_nbdev.sample.save_samples), or remove the entry and pass --dataset")
+    return meta
+
 def _read_sample_file(path, dataset=None):
     """(uint8 images (N, C, H, W), labels, meta, dataset) of a sample file, refused unless it holds uint8 images
     (N, H, W, C) of the dataset's shape (its meta's dataset unless given), with the conversion to use."""
@@ -279,7 +363,7 @@ def _read_sample_file(path, dataset=None):
             key = 'images' if 'images' in z else 'arr_0' if 'arr_0' in z else None
             if key is None: raise ValueError(f"{p} has no 'images' array (arrays: {list(z.keys())})")
             a = z[key]
-            meta = json.loads(str(z['meta'])) if 'meta' in z else {}
+            meta = _sample_meta(p, z)
     except (OSError, EOFError, KeyError) as e:
         raise ValueError(f"{p} is not a readable .npz ({type(e).__name__}: {e})") from None
     dataset = dataset or meta.get('dataset')
