@@ -11,7 +11,7 @@ __all__ = ['log_pf_velocity', 'log_std_at', 'time_from_log_std', 'get_times_unif
 import math
 import torch
 from tqdm.auto import tqdm
-from ._utils import check_positive, renamed_kwargs
+from ._utils import check_positive
 from .gbm import GeometricGBM
 from .reverse import tweedie_log_mean
 from .samplers import LOG_RANGE, data_independent_init    # the starting laws live with the samplers (chapter 05)
@@ -115,7 +115,6 @@ def _ode_sample(score_fn, x, process, times, param, heun, callback, disable, nam
     return torch.exp(y)
 
 @torch.no_grad()
-@renamed_kwargs(x_init="x")
 def sample_ode_euler(score_fn, x, process, times=None, param: str = "std", *, callback=None, disable: bool = False,
                      generator=None):
     """Euler's method for the log-space probability-flow ODE (PF) from `times[0]` down to `times[-1]` (default
@@ -129,7 +128,6 @@ def sample_ode_euler(score_fn, x, process, times=None, param: str = "std", *, ca
     return _ode_sample(score_fn, x, process, times, param, False, callback, disable, "ODE-Euler")
 
 @torch.no_grad()
-@renamed_kwargs(x_init="x")
 def sample_ode_heun(score_fn, x, process, times=None, param: str = "std", *, callback=None, disable: bool = False,
                     generator=None):
     """Heun's 2nd-order method for the log-space probability-flow ODE (PF): Algorithm 1 of Karras et al. (2022)
@@ -186,7 +184,6 @@ def _dpmpp_2m(score_fn, x, process, times, eta, callback, disable, generator, no
     return torch.exp(y + float(drifts[-1]))
 
 @torch.no_grad()
-@renamed_kwargs(x_init="x")
 def sample_ode_dpmpp_2m(score_fn, x, process, times=None, param: str = "std", *, callback=None, disable: bool = False,
                         generator=None):
     """DPM-Solver++(2M) for the log-space probability-flow ODE (1.3): exact in the linear part, the Tweedie denoiser
@@ -198,7 +195,6 @@ def sample_ode_dpmpp_2m(score_fn, x, process, times=None, param: str = "std", *,
     return _dpmpp_2m(score_fn, x, process, times, 0.0, callback, disable, None, None, "ODE-DPM++2M")
 
 @torch.no_grad()
-@renamed_kwargs(x_init="x")
 def sample_sde_dpmpp_2m(score_fn, x, process, times=None, *, callback=None, disable: bool = False, generator=None,
                         noise=None):
     """DPM-Solver++(2M) for the log-space reverse SDE ($\\eta = 1$ in 1.3): the linear part and the noise integrated
