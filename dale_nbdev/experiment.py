@@ -7,7 +7,7 @@ __all__ = ['SMOKE_TRAIN', 'SMOKE_PROTOCOL', 'INCEPTION_WEIGHTS_OFF', 'metric_fn'
            'sampling_process', 'sampling_times', 'write_synthetic_cifar10', 'ExperimentData', 'experiment_data',
            'train_stage', 'sample_stage', 'find_inception_weights', 'domain_classifier', 'make_evaluator',
            'evaluate_stage', 'check_evaluation', 'chi_ablation_stage', 'experiment_record', 'write_json',
-           'ExperimentResult', 'run_experiment']
+           'ExperimentResult', 'run_experiment', 'paper_experiment']
 
 # %% ../nbs/19_experiment.ipynb #26bf6ccb
 import json, math, os, time
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Optional
 import numpy as np
 import torch
-from ._utils import atomic_write_json
+import shutil, tempfile
+from ._utils import atomic_write_json, at_scale
 from . import samplers
 from .paper import (DATASET_TITLES, PAPER_ARCHITECTURE, PAPER_TABLE1, PAPER_PROTOCOL, PAPER_SAMPLER_SETTINGS,
                               paper_rows)
@@ -391,3 +392,17 @@ def run_experiment(cfg: ExperimentConfig, run_dir, results=None, progress: bool 
     write_json(rec, run_dir / 'metrics.json')
     if results is not None: write_json(rec, results)
     return ExperimentResult(cfg, data, trained, samples, clf, evaluation, checks, chi, rec, figs)
+
+# %% ../nbs/19_experiment.ipynb #dc163a34
+def paper_experiment(dataset: str, runs=None, results=None, progress: bool = True) -> ExperimentResult:
+    """The paper's Table 1 experiment for `dataset` in one call (the `#| gpu` cell of chapters 20-23):
+    `run_experiment(experiment_config(dataset))` in `runs/<dataset>` (`runs` default: `$DALE_RUNS`, else 'runs'),
+    the record also written to `results`. Under `DALE_TINY=1` (`at_scale`) the smoke configuration instead, in a
+    scratch folder removed afterwards, writing no `results`."""
+    cfg = experiment_config(dataset, smoke=at_scale(False, True))
+    if not cfg.smoke:
+        run_dir = Path(runs or os.environ.get('DALE_RUNS', 'runs')) / cfg.dataset
+        return run_experiment(cfg, run_dir, results=results, progress=progress)
+    scratch = Path(tempfile.mkdtemp(prefix=f'dale_{cfg.dataset}_tiny_'))
+    try: return run_experiment(cfg, scratch, progress=False)
+    finally: shutil.rmtree(scratch, ignore_errors=True)
