@@ -17,7 +17,7 @@ from .data import DATASET_INFO, DatasetNotFoundError, DatasetCorruptError
 from .losses import WEIGHTINGS
 from .samplers import get_times
 from .sample import generate, load_samples, real_uint8, sampler_settings, save_grid, save_samples
-from .features import find_inception_weights
+from .features import require_inception_weights
 from .evaluate import evaluate_samples
 from .pretrained import (PRETRAINED, PretrainedFileError, check_fits_memory, load_card, sample_pretrained,
                                    sampler_plan)
@@ -158,7 +158,7 @@ def dale_train(
           f"mean loss of the last {min(100, len(losses))} steps {sum(losses[-100:]) / max(len(losses[-100:]), 1):.4g}; "
           f"checkpoint {out / 'checkpoint.pt'}")
     if cfg.dataset == 'toy':
-        m = toy_report(res['ema'], out, gbm=res['process'], disable=quiet)
+        m = toy_report(res['ema'], out, process=res['process'], disable=quiet)
         print(f"toy report: {out / 'toy.png'}, {out / 'metrics.json'}")
         print(json.dumps({k: m[k] for k in ('sw2_samples', 'sw2_floor', 'sw2_prior') if k in m}))
 
@@ -417,10 +417,7 @@ def dale_eval(
         out = Path(out) if out else Path(samples).with_suffix('.metrics.json')
         spaces = ('domain', 'inception') if metric == 'both' else (metric,)
         if 'inception' in spaces:
-            inception_weights, why = find_inception_weights(inception_weights)
-            if inception_weights is None:
-                raise FileNotFoundError(f"{why}. Give torch-fidelity's FID weights as --inception_weights PATH or in "
-                                        f"DALE_INCEPTION_WEIGHTS")
+            inception_weights = require_inception_weights(inception_weights)
         real = real_uint8(dataset, split, n_real, data_root)
     res = dict(samples=str(samples), samples_meta=meta)
     for m in spaces:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from .lognormal import LogNormalMixture, check_positive
-from .gbm import GBM
+from .gbm import paper_process
 from .reverse import sliced_wasserstein, oracle_score_fn
 from .samplers import adls, asams, fit_lognormal, lognormal_init
 from .losses import mdsm_loss, mesm_loss
@@ -64,13 +64,13 @@ def _mode_weights(mixture, x):
     return (torch.bincount(mixture.responsibilities(x).argmax(1), minlength=mixture.n_components).float() / x.shape[0]).tolist()
 
 @torch.no_grad()
-def score_errors(model, mixture, gbm, times=(0.01, 0.1, 0.5, 1.0), n=2000, generator=None):
-    """M-ESM (Eq. 14) of `model` against the exact Hyvärinen score of `mixture` diffused by `gbm`, at each t in `times`:
+def score_errors(model, mixture, process, times=(0.01, 0.1, 0.5, 1.0), n=2000, generator=None):
+    """M-ESM (Eq. 14) of `model` against the exact Hyvärinen score of `mixture` diffused by `process`, at each t in `times`:
     dict t -> (mesm, relative = mesm / (0.5 E||h||^2)), with `n` exact samples of $p_t$."""
     dev = next(model.parameters()).device
     out = {}
     for t in times:
-        pt = mixture.diffuse(gbm, t)
+        pt = mixture.diffuse(process, t)
         x = pt.sample(n, generator=generator).float()
         h = pt.hyvarinen_score(x)
         hp = model(x.to(dev), torch.full((n,), float(t), device=dev)).cpu()
@@ -79,36 +79,36 @@ def score_errors(model, mixture, gbm, times=(0.01, 0.1, 0.5, 1.0), n=2000, gener
     return out
 
 # %% ../nbs/07_toy.ipynb #q07help1
-def _toy_start(mixture, gbm, n, g, n_projections, n_floor):
+def _toy_start(mixture, process, n, g, n_projections, n_floor):
     """Fresh data, the Monte Carlo floor of `n_floor` pairs of fresh data sets, and the log-normal start fitted to
     forward samples at t = 1 (Sec. 6.2), all drawn from `g` in this order: (data, floors, mu_hat, s_hat, x_init)."""
     data = mixture.sample(n, generator=g).float()
     floors = torch.tensor([_sw(mixture.sample(n, generator=g).float(), mixture.sample(n, generator=g).float(), n_projections)
                            for _ in range(n_floor)])
-    mu_hat, s_hat = fit_lognormal(gbm.sample(mixture.sample(20 * n, generator=g).float(), 1.0, generator=g))
+    mu_hat, s_hat = fit_lognormal(process.sample(mixture.sample(20 * n, generator=g).float(), 1.0, generator=g))
     x_init = lognormal_init((n, mixture.dim), mu_hat, s_hat, generator=g)
     return data, floors, mu_hat, s_hat, x_init
 
 @torch.no_grad()
-def _toy_samples(model, mixture, gbm, x_init, data, seed, kw, n_projections):
+def _toy_samples(model, mixture, process, x_init, data, seed, kw, n_projections):
     """ADLS and ASAMS from `x_init` with the learned score and with the exact one (same seed and settings `kw`):
     (samples, sw2 to `data`, sw2 of the exact-score samples, errors of samplers that failed)."""
     dev = next(model.parameters()).device
     learned = lambda x, t: model(x.to(dev), t.to(dev)).to(x.device).float()
-    exact = oracle_score_fn(mixture, gbm)
+    exact = oracle_score_fn(mixture, process)
     samples, sw2, sw2_oracle, errors = {}, {}, {}, {}
     for name, sampler in [("adls", adls), ("asams", asams)]:
         try:
-            samples[name] = sampler(learned, x_init, gbm, generator=torch.Generator().manual_seed(seed + 1), **kw)
+            samples[name] = sampler(learned, x_init, process, generator=torch.Generator().manual_seed(seed + 1), **kw)
             sw2[name] = _sw(samples[name], data, n_projections)
         except (ValueError, FloatingPointError) as e:
             samples[name], sw2[name], errors[name] = None, None, str(e)
-        xo = sampler(lambda x, t: exact(x, t).float(), x_init, gbm, generator=torch.Generator().manual_seed(seed + 1), **kw)
+        xo = sampler(lambda x, t: exact(x, t).float(), x_init, process, generator=torch.Generator().manual_seed(seed + 1), **kw)
         sw2_oracle[name] = _sw(xo, data, n_projections)
     return samples, sw2, sw2_oracle, errors
 
 # %% ../nbs/07_toy.ipynb #q07rep01
-def toy_report(model, out_dir, gbm=None, n=2000, seed=0, mixture=None, delta=None, L=1, chi=1.0, n_denoise=0,
+def toy_report(model, out_dir, process=None, n=2000, seed=0, mixture=None, delta=None, L=1, chi=1.0, n_denoise=0,
                n_projections=128, n_floor=10, figure=True, show=False, disable=True):
     """Sample the toy model with ADLS and ASAMS from the log-normal initialisation (Sec. 6.2), compare with fresh data
     and with the exact score, write `out_dir/toy.png` and `out_dir/metrics.json`, return the metrics dict:
@@ -117,17 +117,17 @@ def toy_report(model, out_dir, gbm=None, n=2000, seed=0, mixture=None, delta=Non
     (exact score, same start and settings), `mode_weights`, `score_mesm` {t: [mesm, relative]}, `settings`, `time_s`.
     Sampler settings: `delta` (default 1/N), `L`, `chi`, `n_denoise` as in `adls`. `model(x, t) -> h`, any device."""
     t_start = time.time()
-    gbm = GBM() if gbm is None else gbm
+    process = paper_process() if process is None else process
     mixture = toy_mixture() if mixture is None else mixture
-    delta = gbm.delta if delta is None else delta
+    delta = process.delta if delta is None else delta
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
-    data, floors, mu_hat, s_hat, x_init = _toy_start(mixture, gbm, n, g, n_projections, n_floor)
+    data, floors, mu_hat, s_hat, x_init = _toy_start(mixture, process, n, g, n_projections, n_floor)
     was_training = model.training
     model.eval()
     kw = dict(delta=delta, L=L, chi=chi, n_denoise=n_denoise, disable=disable)
-    samples, sw2, sw2_oracle, errors = _toy_samples(model, mixture, gbm, x_init, data, seed, kw, n_projections)
-    errs = score_errors(model, mixture, gbm, generator=g)
+    samples, sw2, sw2_oracle, errors = _toy_samples(model, mixture, process, x_init, data, seed, kw, n_projections)
+    errs = score_errors(model, mixture, process, generator=g)
     model.train(was_training)
 
     metrics = dict(
@@ -137,16 +137,16 @@ def toy_report(model, out_dir, gbm=None, n=2000, seed=0, mixture=None, delta=Non
                                                              for k, v in samples.items()}),
         score_mesm={str(t): list(v) for t, v in errs.items()},
         prior_fit=dict(mu_hat=mu_hat.tolist(), sigma_hat=s_hat.tolist()),
-        settings=dict(n=n, seed=seed, delta=delta, L=L, chi=chi, n_denoise=n_denoise, gbm=repr(gbm),
+        settings=dict(n=n, seed=seed, delta=delta, L=L, chi=chi, n_denoise=n_denoise, process=repr(process),
                       n_projections=n_projections, n_floor=n_floor, init="lognormal"),
         errors=errors, time_s=None)
-    if figure: _toy_figure(model, mixture, gbm, data, x_init, samples, metrics, out_dir / "toy.png", show)
+    if figure: _toy_figure(model, mixture, process, data, x_init, samples, metrics, out_dir / "toy.png", show)
     metrics["time_s"] = time.time() - t_start
     atomic_write_json(metrics, out_dir / "metrics.json")
     return metrics
 
 # %% ../nbs/07_toy.ipynb #7ee6a195
-def _toy_figure(model, mixture, gbm, data, x_init, samples, metrics, path, show=False):
+def _toy_figure(model, mixture, process, data, x_init, samples, metrics, path, show=False):
     if show:
         import matplotlib.pyplot as plt
         fig, axs = plt.subplots(1, 4, figsize=(14, 3.4), dpi=90)
@@ -167,7 +167,7 @@ def _toy_figure(model, mixture, gbm, data, x_init, samples, metrics, path, show=
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for i, t in enumerate((0.01, 0.1, 1.0)):
-            pt = mixture.diffuse(gbm, t)
+            pt = mixture.diffuse(process, t)
             x = pt.sample(500, generator=g).float()
             h, hp = pt.hyvarinen_score(x), model(x.to(dev), torch.full((500,), t, device=dev)).cpu()
             axs[3].scatter(h[:, 0], hp[:, 0], s=3, c=f"C{i}", label=f"t = {t}")
