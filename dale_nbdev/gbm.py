@@ -8,6 +8,7 @@ __all__ = ['PROCESS_KINDS', 'MultiplicativeProcess', 'GBM', 'GeometricGBM', 'pro
 # %% ../nbs/01_gbm.ipynb #32c88b29
 import math
 import torch
+from fastcore.basics import patch   # a class is built one method per cell, each after its concept
 from ._utils import check_positive, check_finite, check_float_range, check_int_range, check_time, expand_time
 from .lognormal import lognormal_log_prob
 from .paper import PAPER_GBM
@@ -54,99 +55,32 @@ class MultiplicativeProcess:
         "$V(t) = \\int_0^t \\sigma_s^2\\,ds$, the variance of $\\log X_t$ given $X_0$."
         raise NotImplementedError
 
-    def to_dict(self) -> dict:
-        "The process as plain data (JSON-ready): `{'kind': class name, **constructor arguments}` (`process_from_dict`)."
-        d = {"kind": type(self).__name__}
-        for k in self._fields:
-            v = getattr(self, "_arg_" + k, getattr(self, k))
-            d[k] = v.tolist() if torch.is_tensor(v) else v
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        "Rebuild a process of this class from `to_dict()`'s output (a 'kind' naming another class is an error)."
-        d = dict(d)
-        kind = d.pop("kind", cls.__name__)
-        if kind != cls.__name__: raise ValueError(f"{cls.__name__}.from_dict got a dict of kind {kind!r}")
-        unknown = set(d) - set(cls._fields)
-        if unknown: raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; valid: {list(cls._fields)}")
-        return cls(**{k: (torch.tensor(v, dtype=torch.float64) if isinstance(v, list) else v) for k, v in d.items()})
-
-    def check_sample_shape(self, shape) -> "MultiplicativeProcess":
-        """A `ValueError` unless every per-coordinate coefficient (a tensor `mu`) broadcasts against one sample of
-        `shape` (C, H, W) or (D,) without changing it: a 3-vector drift does not fit a 1-channel image."""
-        for k in self._fields:
-            v = getattr(self, k, None)
-            if torch.is_tensor(v) and v.ndim:
-                try: ok = torch.broadcast_shapes(tuple(v.shape), tuple(shape)) == tuple(shape)
-                except RuntimeError: ok = False
-                if not ok:
-                    raise ValueError(f"{k} has shape {tuple(v.shape)}, which does not fit one sample of shape "
-                                     f"{tuple(shape)}: give one value, or one per channel as shape (C, 1, 1)")
-        return self
-
     def sde(self, x, t):
         "Forward SDE coefficients (drift, diffusion) of Eq. 5: $(\\mu_t\\circ x, \\sigma_t x)$ (diagonal diffusion)."
         return self.mu_at(t, x) * x, self.sigma_at(t, x) * x
 
-    def _log_marginal(self, x0, t):
-        "`log_marginal` without its argument checks (for callers that made them)."
-        tt = expand_time(t, x0)
-        loc = torch.log(x0) + self.drift_integral(tt)
-        scale = torch.sqrt(torch.as_tensor(self.variance_integral(tt), dtype=x0.dtype)).expand_as(loc)
-        return loc, scale
+# %% ../nbs/01_gbm.ipynb #q01close
+@patch
+def _log_marginal(self: MultiplicativeProcess, x0, t):
+    "`log_marginal` without its argument checks (for callers that made them)."
+    tt = expand_time(t, x0)
+    loc = torch.log(x0) + self.drift_integral(tt)
+    scale = torch.sqrt(torch.as_tensor(self.variance_integral(tt), dtype=x0.dtype)).expand_as(loc)
+    return loc, scale
 
-    def log_marginal(self, x0, t):
-        """(loc, scale) of $\\log X_t \\mid X_0 = x_0$: $\\log x_0 + D(t)$ and $\\sqrt{V(t)}$, broadcast to `x0`'s shape.
-        `t` in [0, 1] (at t = 0 the law is the point mass at `x0`, scale 0)."""
-        return self._log_marginal(check_positive(x0, "x0"), check_time(t, "t", allow_zero=True))
+@patch
+def log_marginal(self: MultiplicativeProcess, x0, t):
+    """(loc, scale) of $\\log X_t \\mid X_0 = x_0$: $\\log x_0 + D(t)$ and $\\sqrt{V(t)}$, broadcast to `x0`'s shape.
+    `t` in [0, 1] (at t = 0 the law is the point mass at `x0`, scale 0)."""
+    return self._log_marginal(check_positive(x0, "x0"), check_time(t, "t", allow_zero=True))
 
-    def sample(self, x0, t, z=None, generator=None):
-        """Sample $X_t \\mid X_0 = x_0$ in closed form, Eq. 6: $x_0\\circ\\exp(D(t) + \\sqrt{V(t)}\\,z)$; `t` in [0, 1], a float
-        or a per-sample (B,) tensor."""
-        loc, scale = self.log_marginal(x0, t)
-        if z is None: z = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
-        return torch.exp(loc + scale * z)
-
-    def cond_log_prob(self, xt, x0, t):
-        "Elementwise $\\log p(x_t \\mid x_0)$ (sum over the last dims for the joint); `t` in (0, 1]."
-        loc, scale = self._log_marginal(check_positive(x0, "x0"), check_time(t, "t"))
-        return lognormal_log_prob(xt, loc, scale)
-
-    def cond_hyvarinen_score(self, xt, x0, t):
-        """M-DSM target, Eq. 16: $x_t\\circ\\nabla_{x_t}\\log p(x_t\\mid x_0) = -\\big(1 + (\\log x_t - \\log x_0 - D(t))/V(t)\\big)$,
-        `t` in (0, 1] (at t = 0 the law has no density). For constant GBM $D(t) = t(\\mu - \\sigma^2/2)$ and
-        $V(t) = \\sigma^2 t$; for App. C the integrals replace them."""
-        xt = check_positive(xt, "xt")
-        loc, scale = self._log_marginal(check_positive(x0, "x0"), check_time(t, "t"))
-        return -(1 + (torch.log(xt) - loc) / scale ** 2)
-
-    def simulate(self, x0, t_end, n_steps, scheme="em", generator=None, noise=None, return_path=False):
-        """Simulate the forward SDE from `x0` at t=0 to `t_end` on a uniform grid of `n_steps` steps.
-        `scheme`: "em" Euler-Maruyama of Eq. 5 in ambient space (can leave $\\mathbb{R}_+$ for large steps);
-        "log" Euler-Maruyama of Eq. 8 in log space (App. C Eq. 34; exact in law for constant coefficients);
-        "exact" log-space increments with the exact integrals $D$, $V$ (exact for any schedule).
-        `noise` (n_steps, *x0.shape) standard normals, to couple schemes; returns $X_{t_{end}}$ or the path (n_steps+1, ...)."""
-        if scheme not in ("em", "log", "exact"): raise ValueError(f"unknown scheme {scheme!r}")
-        check_time(t_end, "t_end"); n_steps = check_int_range("n_steps", n_steps, 1)
-        dt = float(t_end) / n_steps
-        if noise is None: noise = torch.randn((n_steps, *x0.shape), generator=generator, dtype=x0.dtype, device=x0.device)
-        x = x0.clone() if scheme == "em" else torch.log(check_positive(x0, "x0"))
-        path = [x0.clone()] if return_path else None
-        for j in range(n_steps):
-            t0 = j * dt
-            if scheme == "em":
-                x = x + self.mu_at(t0) * x * dt + self.sigma_at(t0) * x * math.sqrt(dt) * noise[j]
-            elif scheme == "log":
-                x = x + self.log_drift_at(t0) * dt + self.sigma_at(t0) * math.sqrt(dt) * noise[j]
-            else:
-                t1 = (j + 1) * dt
-                dm = self.drift_integral(t1) - self.drift_integral(t0)
-                dv = torch.as_tensor(self.variance_integral(t1) - self.variance_integral(t0), dtype=x.dtype)
-                x = x + dm + torch.sqrt(dv) * noise[j]
-            if return_path: path.append(x.clone() if scheme == "em" else torch.exp(x))
-        if return_path: return torch.stack(path)
-        return x if scheme == "em" else torch.exp(x)
+@patch
+def sample(self: MultiplicativeProcess, x0, t, z=None, generator=None):
+    """Sample $X_t \\mid X_0 = x_0$ in closed form, Eq. 6: $x_0\\circ\\exp(D(t) + \\sqrt{V(t)}\\,z)$; `t` in [0, 1], a float
+    or a per-sample (B,) tensor."""
+    loc, scale = self.log_marginal(x0, t)
+    if z is None: z = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+    return torch.exp(loc + scale * z)
 
 # %% ../nbs/01_gbm.ipynb #c1cde383
 def _check_coefficient(name, v, positive=True) -> float:
@@ -173,6 +107,7 @@ def _check_variance(name, v1, vmin):
         raise ValueError(f"{name}: the variance of log X_t is {v1:.3g} at t = 1 and {vmin:.3g} at t = 1/N in float64; "
                          f"it must be finite and > 0")
 
+# %% ../nbs/01_gbm.ipynb #q01gbmcl
 class GBM(MultiplicativeProcess):
     """Geometric Brownian motion, Eq. 5: $dX_t = \\mu\\circ X_t\\,dt + \\sigma X_t\\circ dW_t$ on $\\mathbb{R}_+^d$.
     `mu=None` means $\\mu = \\sigma^2/2$ (Sec. 6), so the log-space drift `log_drift` $= \\mu - \\sigma^2/2 = 0$.
@@ -197,6 +132,51 @@ class GBM(MultiplicativeProcess):
     def mu_at(self, t=None, x=None): return self._const(self.mu, t, x)
     def drift_integral(self, t): return self.log_drift * t
     def variance_integral(self, t): return self.sigma ** 2 * t
+
+# %% ../nbs/01_gbm.ipynb #q01simul
+@patch
+def simulate(self: MultiplicativeProcess, x0, t_end, n_steps, scheme="em", generator=None, noise=None, return_path=False):
+    """Simulate the forward SDE from `x0` at t=0 to `t_end` on a uniform grid of `n_steps` steps.
+    `scheme`: "em" Euler-Maruyama of Eq. 5 in ambient space (can leave $\\mathbb{R}_+$ for large steps);
+    "log" Euler-Maruyama of Eq. 8 in log space (App. C Eq. 34; exact in law for constant coefficients);
+    "exact" log-space increments with the exact integrals $D$, $V$ (exact for any schedule).
+    `noise` (n_steps, *x0.shape) standard normals, to couple schemes; returns $X_{t_{end}}$ or the path (n_steps+1, ...)."""
+    if scheme not in ("em", "log", "exact"): raise ValueError(f"unknown scheme {scheme!r}")
+    check_time(t_end, "t_end"); n_steps = check_int_range("n_steps", n_steps, 1)
+    dt = float(t_end) / n_steps
+    if noise is None: noise = torch.randn((n_steps, *x0.shape), generator=generator, dtype=x0.dtype, device=x0.device)
+    x = x0.clone() if scheme == "em" else torch.log(check_positive(x0, "x0"))
+    path = [x0.clone()] if return_path else None
+    for j in range(n_steps):
+        t0 = j * dt
+        if scheme == "em":
+            x = x + self.mu_at(t0) * x * dt + self.sigma_at(t0) * x * math.sqrt(dt) * noise[j]
+        elif scheme == "log":
+            x = x + self.log_drift_at(t0) * dt + self.sigma_at(t0) * math.sqrt(dt) * noise[j]
+        else:
+            t1 = (j + 1) * dt
+            dm = self.drift_integral(t1) - self.drift_integral(t0)
+            dv = torch.as_tensor(self.variance_integral(t1) - self.variance_integral(t0), dtype=x.dtype)
+            x = x + dm + torch.sqrt(dv) * noise[j]
+        if return_path: path.append(x.clone() if scheme == "em" else torch.exp(x))
+    if return_path: return torch.stack(path)
+    return x if scheme == "em" else torch.exp(x)
+
+# %% ../nbs/01_gbm.ipynb #q01targt
+@patch
+def cond_log_prob(self: MultiplicativeProcess, xt, x0, t):
+    "Elementwise $\\log p(x_t \\mid x_0)$ (sum over the last dims for the joint); `t` in (0, 1]."
+    loc, scale = self._log_marginal(check_positive(x0, "x0"), check_time(t, "t"))
+    return lognormal_log_prob(xt, loc, scale)
+
+@patch
+def cond_hyvarinen_score(self: MultiplicativeProcess, xt, x0, t):
+    """M-DSM target, Eq. 16: $x_t\\circ\\nabla_{x_t}\\log p(x_t\\mid x_0) = -\\big(1 + (\\log x_t - \\log x_0 - D(t))/V(t)\\big)$,
+    `t` in (0, 1] (at t = 0 the law has no density). For constant GBM $D(t) = t(\\mu - \\sigma^2/2)$ and
+    $V(t) = \\sigma^2 t$; for App. C the integrals replace them."""
+    xt = check_positive(xt, "xt")
+    loc, scale = self._log_marginal(check_positive(x0, "x0"), check_time(t, "t"))
+    return -(1 + (torch.log(xt) - loc) / scale ** 2)
 
 # %% ../nbs/01_gbm.ipynb #babd63f8
 class GeometricGBM(MultiplicativeProcess):
@@ -232,6 +212,40 @@ class GeometricGBM(MultiplicativeProcess):
         t = t if torch.is_tensor(t) else torch.as_tensor(t, dtype=torch.float64)
         if self.mu is None: return torch.zeros_like(t)
         return self.mu * t - self.variance_integral(t) / 2
+
+# %% ../nbs/01_gbm.ipynb #q01data0
+@patch
+def to_dict(self: MultiplicativeProcess) -> dict:
+    "The process as plain data (JSON-ready): `{'kind': class name, **constructor arguments}` (`process_from_dict`)."
+    d = {"kind": type(self).__name__}
+    for k in self._fields:
+        v = getattr(self, "_arg_" + k, getattr(self, k))
+        d[k] = v.tolist() if torch.is_tensor(v) else v
+    return d
+
+@patch(cls_method=True)
+def from_dict(cls: MultiplicativeProcess, d: dict):
+    "Rebuild a process of this class from `to_dict()`'s output (a 'kind' naming another class is an error)."
+    d = dict(d)
+    kind = d.pop("kind", cls.__name__)
+    if kind != cls.__name__: raise ValueError(f"{cls.__name__}.from_dict got a dict of kind {kind!r}")
+    unknown = set(d) - set(cls._fields)
+    if unknown: raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; valid: {list(cls._fields)}")
+    return cls(**{k: (torch.tensor(v, dtype=torch.float64) if isinstance(v, list) else v) for k, v in d.items()})
+
+@patch
+def check_sample_shape(self: MultiplicativeProcess, shape) -> "MultiplicativeProcess":
+    """A `ValueError` unless every per-coordinate coefficient (a tensor `mu`) broadcasts against one sample of
+    `shape` (C, H, W) or (D,) without changing it: a 3-vector drift does not fit a 1-channel image."""
+    for k in self._fields:
+        v = getattr(self, k, None)
+        if torch.is_tensor(v) and v.ndim:
+            try: ok = torch.broadcast_shapes(tuple(v.shape), tuple(shape)) == tuple(shape)
+            except RuntimeError: ok = False
+            if not ok:
+                raise ValueError(f"{k} has shape {tuple(v.shape)}, which does not fit one sample of shape "
+                                 f"{tuple(shape)}: give one value, or one per channel as shape (C, 1, 1)")
+    return self
 
 # %% ../nbs/01_gbm.ipynb #333bd299
 PROCESS_KINDS = {"GBM": GBM, "GeometricGBM": GeometricGBM}
