@@ -206,7 +206,11 @@ def load_samples(path):
     d = np.load(path)
     a = d['images'] if 'images' in d else d['arr_0']
     if a.ndim == 3: a = a[..., None]
-    meta = json.loads(str(d['meta'])) if 'meta' in d else {}
+    try: meta = json.loads(str(d['meta'])) if 'meta' in d else {}
+    except ValueError: meta = None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: its 'meta' entry is not a JSON object (it starts {str(d['meta'])[:40]!r}); write "
+                         f"the file with save_samples (or dale_sample)")
     labels = torch.from_numpy(d['labels']) if 'labels' in d else None
     return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(), labels, meta
 
