@@ -19,9 +19,9 @@ import dale_nbdev
 from ._utils import (check_bool, check_choice, check_finite, check_int_range, check_positive,
                                pick_device, stream_generator)
 from .train import TrainConfig, build_model, load_run, load_training_data
-from .data import DATASET_INFO, class_averages
+from .data import DATASET_INFO
 from .paper import PAPER_SAMPLER_SETTINGS
-from .samplers import adls, asams, class_average_init, get_times, make_start
+from .samplers import adls, asams, class_average_init, class_averages, get_times, make_start
 from .pf_ode import (sample_ode_euler, sample_ode_heun, sample_ode_dpmpp_2m, sample_sde_dpmpp_2m,
                                get_times_karras)
 from .reverse import tweedie_denoise
@@ -179,11 +179,6 @@ def check_nfe(method: str, nfe, L: int = 1, N: int = 1000) -> int:
     try: return check_int_range('nfe', nfe, lo, hi)
     except ValueError as e: raise ValueError(f"{e} (the valid range for method {method!r})") from None
 
-def _levels(n: int, N: int = 1000) -> torch.Tensor:
-    "`n` of the paper's levels $t_k = k/N$, evenly spread from $k = N-1$ down to $k = 1$ (n <= N - 1: all distinct)."
-    full = get_times(N)
-    return full[torch.linspace(0, len(full) - 1, n).round().long()]
-
 def planned_nfe(method: str, nfe: int, L: int = 1) -> int:
     "The network evaluations `sample_at_nfe` makes for a budget of `nfe`: the largest count of its grids <= `nfe`."
     if method in ('adls', 'asams'): return (nfe - 1) // L * L + 1
@@ -194,7 +189,7 @@ def _annealed(method, score_fn, x, process, nfe, generator, settings):
     "ADLS / ASAMS at the paper's settings rescaled to the levels the budget allows, then one Tweedie step."
     L, delta, chi = settings['L'], settings['delta'], settings['chi']
     n = (nfe - 1) // L
-    times = _levels(n, process.N)
+    times = get_times(process.N, n_levels=n)
     run = adls if method == 'adls' else asams
     x = run(score_fn, x, process, delta * 999 / n, L=L, chi=chi ** (999 / n), generator=generator, times=times,
             disable=True)
@@ -203,7 +198,7 @@ def _annealed(method, score_fn, x, process, nfe, generator, settings):
 def _reverse_em(method, score_fn, x, process, nfe, generator):
     "Euler-Maruyama of a reverse SDE on a uniform grid of `nfe - 1` times, then one Tweedie step."
     n = nfe - 1
-    times = _levels(n, process.N)
+    times = get_times(process.N, n_levels=n)
     run = adls if method == 'em_log' else asams
     x = run(score_fn, x, process, float(times[0] - times[-1]) / (n - 1), generator=generator, times=times, disable=True)
     return tweedie_denoise(score_fn, x, process, float(times[-1]))
@@ -261,16 +256,10 @@ def _check_samples(y: torch.Tensor, what: str):
 DEFAULT_SAMPLER = dict(method='dpmpp_2m', nfe=10, start='class_average')
 "The recommended fast sampler of the shipped models: the best FID at <= 12 NFE measured in chapter 25."
 
-def _starts(name, process, idx, seed, start, shape, means=None):
-    "Starting points for sample indices `idx`, each from its own generator (seed, 'sample_init', i)."
-    if start == 'class_average':
-        y = torch.as_tensor(idx) % means.shape[0]
-        x = torch.cat([class_average_init(means[int(c)][None], 1, process,
-                                          generator=stream_generator(seed, 'sample_init', int(i)))
-                       for i, c in zip(idx, y)])
-        return x, y
-    law = make_start('lognormal', process, dataset=name, shape=shape)
-    return torch.cat([law.sample(1, generator=stream_generator(seed, 'sample_init', int(i))) for i in idx]), None
+def _start_law(name, process, start, means=None):
+    "The `StartingLaw` of a shipped model: its class means pushed to t = 1, or Table 2's log-normal fit of `name`."
+    if start == 'class_average': return make_start('class_average', process, class_means=means)
+    return make_start('lognormal', process, dataset=name, shape=(1, 28, 28))
 
 def sampler_plan(name: str, method=None, nfe=None, start=None) -> dict:
     """The sampler `sample_pretrained` runs, checked before any work: `dict(method, nfe, nfe_used, start, settings)`
@@ -315,10 +304,11 @@ def sample_pretrained(name: str, n: int, seed: int = 0, *, method=None, nfe=None
     model, process, cfg = load_pretrained(name)
     score_fn = make_score_fn(model, cpu_amp=True)
     means = pretrained_class_means(name) if plan['start'] == 'class_average' else None
+    law = _start_law(name, process, plan['start'], means)
     xs, ys = [], []
     for off in tqdm(range(0, n, batch_size), disable=not progress, desc=f'sample {name}'):
         idx = list(range(off, min(n, off + batch_size)))
-        x, y = _starts(name, process, idx, seed, plan['start'], (1, 28, 28), means)
+        x, y = law.sample_rows(idx, row_generators(seed, 'sample_init', idx))
         x, _ = sample_at_nfe(plan['method'], score_fn, x, process, plan['nfe'], settings=plan['settings'],
                              generator=row_generators(seed, 'sampler', idx))
         xs.append(x.clamp(1, 2)); ys.append(y)
