@@ -66,6 +66,7 @@ def get_times(N: int, k_min: int = 1, k_max=None, n_levels=None):
     check_int_range("n_levels", n_levels, 1)
     return full[torch.linspace(0, len(full) - 1, min(n_levels, len(full))).round().long()]
 
+# %% ../nbs/05_samplers.ipynb #q05loop1
 def _check_finite(x, name, k, j):
     if not bool(torch.isfinite(x).all()):
         raise FloatingPointError(f"{name}: non-finite values in the iterate at outer step k={k}, inner step j={j}")
@@ -92,6 +93,7 @@ def _denoised(x, h, process, t):
     "exp of Tweedie's estimate from the state `x` and its score `h` (what the callbacks receive as `denoised`)."
     return torch.exp(tweedie_log_mean(x, h, process, t))
 
+# %% ../nbs/05_samplers.ipynb #q05loop2
 def _denoise_steps(sampler, score_fn, x, process, delta, n_steps, t, callback=None, disable=True, i0=0):
     step, name = _STEPS[sampler]
     name = f"{name} (terminal denoising)"
@@ -126,6 +128,7 @@ def _annealed_sampler(sampler, score_fn, x, process, delta, L, chi, n_denoise, g
     t = float(times[-1]) if denoise_t is None else float(denoise_t)
     return _denoise_steps(sampler, score_fn, x, process, delta, n_denoise, t, callback, True, len(times))
 
+# %% ../nbs/05_samplers.ipynb #q05algs
 def adls(score_fn, x, process, delta, L=1, chi=1.0, n_denoise=0, generator=None, *, times=None, denoise_t=None,
          callback=None, disable=False):
     """Annealed Dale-Langevin sampler, Algorithm 1 of the paper (sign-preserving step Eq. 13).
@@ -184,6 +187,7 @@ def lognormal_init(shape, mu_hat, sigma_hat, generator=None, dtype=None, device=
     z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
     return torch.exp(view(mu) + view(s) * z)
 
+# %% ../nbs/05_samplers.ipynb #q05init2
 def class_average_init(class_means, n, process, generator=None, t=1.0, return_labels=False):
     """Class-average initialisation of Sec. 6.2 (Algorithms 1-2, `initclass_average`): the class means
     (K, ...) repeated cyclically to `n` samples and pushed through the forward process to time `t` (Eq. 6)."""
@@ -242,6 +246,7 @@ class StartingLaw:
                                       dtype, device)
         return (x, y) if return_labels else x
 
+# %% ../nbs/05_samplers.ipynb #q05mkst
 def make_start(kind: str, process=None, *, shape=None, class_means=None, data=None, labels=None, dataset=None,
                mu_hat=None, sigma_hat=None, log_range=LOG_RANGE, t: float = 1.0) -> StartingLaw:
     """The one way to build a starting law. 'class_average': `class_means` (K, ...) or `data` with `labels`, pushed
