@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """One prepared GPU check of dale_nbdev: every CUDA path of the engine, throughput, and a real MNIST model, in one run
-of about 8 minutes on one GPU (chapter `nbs/17_gpu_check.ipynb` says what it measures and why).
+of under 10 minutes on one GPU (chapter `nbs/17_gpu_check.ipynb` says what it measures and why).
 
-    python benchmarks/gpu_check.py --out results/gpu              # on a GPU: ~8 minutes, MNIST from DALE_DATA or ./data
+    python benchmarks/gpu_check.py --out results/gpu              # GPU: < 10 minutes, MNIST from DALE_DATA or ./data
     python benchmarks/gpu_check.py --tiny --out /tmp/gpu_check    # seconds: tiny networks and sizes (CPU or GPU)
 
 Stages, each in its own process with a hard time limit (a stage that overruns is cut short and recorded as such;
@@ -32,23 +32,25 @@ MODELS = ('ncsn_deeper', 'ncsn_deeper_lean', 'ddpmpp')
 STAGES = ('env', 'paths', 'ddp', 'compile', 'train_cpu', 'train_paper', 'sample')
 CUDA_ONLY = {'tf32': 'TF32 is a mode of CUDA matmuls and cuDNN convolutions',
              'nccl': 'NCCL is CUDA only; the same DDP step ran with gloo'}
-DATASHEET_BF16 = (('H200', 989.4e12), ('H100 PCIe', 756.5e12), ('H100', 989.4e12), ('GH200', 989.4e12),
+DATASHEET_BF16 = (('H200 NVL', 835.5e12), ('H100 NVL', 835.5e12), ('H200', 989.4e12), ('H100 PCIe', 756.5e12),
+                  ('H100', 989.4e12), ('GH200', 989.4e12),
                   ('A100', 312e12), ('L40S', 362.1e12), ('L4', 121e12))
-"Dense bf16 tensor-core peaks from the vendor's datasheets (FLOP/s), by a substring of the device name, first match."
+"""Dense bf16 tensor-core peaks from the vendor's datasheets (FLOP/s), by a substring of the device name, first match
+(so the NVL parts, about 835 TFLOP/s dense, come before the SXM parts' 989)."""
 INCEPTION_FILE = 'weights-inception-2015-12-05-6726825d.pth'   # torch-fidelity's FID InceptionV3, in torch hub's cache
 
 SIZES = {
     'full': dict(
         batch=128, warmup=3, iters=10, peak_n=8192, model_kw={},
         paths=('fp32_eager', 'fast_eager', 'bf16', 'tf32', 'channels_last', 'fused_adamw'),
-        compile_paths=('fast', 'compile'), compile_models=('ncsn_deeper', 'ddpmpp', 'ncsn_deeper_lean'),
+        compile_paths=('fast', 'compile'), compile_models=('ncsn_deeper_lean', 'ncsn_deeper', 'ddpmpp'),
         compile_backend='inductor', compile_min_left=25,
         ddp_model='ncsn_deeper_lean', ddp_kw={}, ddp_batch=16, ddp_iters=5,
-        cpu_over={}, calib_s=12, train_s=None, paper_over={}, paper_s=None, min_steps=2,
+        live_steps=3, cpu_over={}, calib_s=12, train_s=None, paper_over={}, paper_s=None, min_steps=2,
         n_samples=1000, sample_batch=1000, adls_levels=None, ode_steps=18, n_real=None,
         inception_sets=('floor', 'adls', 'ode_heun'), n_inception=None, inception_feature=2048,
         clf_kw={}, prep_threads=4,
-        budgets=dict(env=20, paths=60, ddp=15, compile=70, train_cpu=160, train_paper=90, sample=45), total=470,
+        budgets=dict(env=20, paths=60, ddp=15, compile=180, train_cpu=130, train_paper=90, sample=45), total=550,
         grace=8),
     'tiny': dict(
         batch=4, warmup=1, iters=2, peak_n=256,
@@ -57,15 +59,15 @@ SIZES = {
         paths=('fp32_eager', 'tf32', 'fast_eager'),
         compile_paths=('fast',), compile_models=('ddpmpp',), compile_backend='eager', compile_min_left=5,
         ddp_model='ncsn_deeper_lean', ddp_kw=dict(ngf=8), ddp_batch=4, ddp_iters=1,
-        cpu_over=dict(model_kw=dict(ch=8, ch_mult=[1, 2]), batch_size=8, n_train=512), calib_s=1, train_s=3,
-        paper_over=dict(model_kw=dict(ngf=8), batch_size=4, n_train=256), paper_s=2, min_steps=2,
+        live_steps=1, cpu_over=dict(model_kw=dict(ch=8, ch_mult=[1, 2]), batch_size=8, n_train=512), calib_s=1,
+        train_s=3, paper_over=dict(model_kw=dict(ngf=8), batch_size=4, n_train=256), paper_s=2, min_steps=2,
         n_samples=32, sample_batch=32, adls_levels=40, ode_steps=6, n_real=256,
         inception_sets=('adls',), n_inception=4, inception_feature=64,
         clf_kw=dict(epochs=1, n_train=1024), prep_threads=1,
         budgets=dict(env=300, paths=400, ddp=300, compile=400, train_cpu=300, train_paper=300, sample=400),
         total=2700, grace=30),
 }
-"""Sizes: `full` (one GPU, ~8 minutes) and `tiny` (seconds of work: tiny networks, a few steps, every path that is
+"""Sizes: `full` (one GPU, under 10 minutes) and `tiny` (seconds of work: tiny networks, a few steps, every path that is
 not CUDA-only). Training and sampling stages of `full` run until their stage's deadline; `tiny` trains for `train_s`
 and `paper_s` seconds after setting up, and its other budgets are generous, so a busy CPU does not cut it short."""
 
@@ -237,18 +239,37 @@ def ref_peaks(ctx) -> dict:
     p.update(datasheet_bf16=None, datasheet_key=None)
     return p
 
+def live_steps(model, batches, gbm, steps: int):
+    """`steps` plain fp32 AdamW steps (lr 1e-3) over `batches`: a network whose output layer starts at zero (DDPM++)
+    reports the same loss whatever its body computes, so the loss check of a fast path against fp32 is only
+    meaningful from weights that have moved."""
+    import torch
+    from dale_nbdev.losses import mdsm_loss
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for i in range(steps):
+        x0, t, z = batches[i % len(batches)]
+        opt.zero_grad(set_to_none=True); mdsm_loss(model, x0, gbm, t=t, z=z).backward(); opt.step()
+
 def model_setup(name, ctx):
-    "(initial state dict, batches, per-model record with params, FLOPs and the batch loss's Monte Carlo error)."
+    """(initial state dict, batches, per-model record with params, FLOPs and the batch loss's Monte Carlo error). The
+    network is built once, on the device; its initial weights are those after `live_steps` fp32 steps, kept in the
+    work folder so that every stage starts every path from the same weights."""
     import torch
     from dale_nbdev import bench
     from dale_nbdev.gbm import GBM
     from dale_nbdev.models import get_model, count_parameters
     S, spec, kw, gbm = ctx.S, bench.BENCH_MODELS[name], ctx.model_kw(name), GBM()
-    torch.manual_seed(0); model = get_model(name, **kw)
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     batches = bench.make_batches(min(S['warmup'] + S['iters'], 8), S['batch'], spec['shape'], ctx.device, gbm)
-    model = model.to(ctx.device)
+    torch.manual_seed(0)
+    with torch.device(ctx.device): model = get_model(name, **kw)
+    cache = ctx.work / f'state_{name}.pt'
+    if cache.is_file(): model.load_state_dict(torch.load(cache, map_location=ctx.device, weights_only=True))
+    else:
+        with api('precision_flags')(False, ctx.device): live_steps(model, batches, gbm, S['live_steps'])
+        torch.save(model.state_dict(), cache)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     mr = dict(dataset=spec['dataset'], shape=spec['shape'], model_kw=kw, params=count_parameters(model),
+              modules=sum(1 for m in model.modules() if next(m.children(), None) is None), live_steps=S['live_steps'],
               flops=bench.train_step_flops(model, batches[0], gbm), loss0=bench.batch_loss_se(model, batches[0], gbm),
               train={}, skipped={}, errors={})
     return state, batches, mr
@@ -270,7 +291,8 @@ def run_path(name, path, state, batches, mr, peaks, ctx):
     if why: mr['skipped'][path] = why; return
     S = ctx.S
     try:
-        with compile_backend(S['compile_backend']):
+        import torch
+        with compile_backend(S['compile_backend']), torch.device(ctx.device):      # the network is built on the device
             r = bench.bench_train(name, speed_configs()[path], state, batches, ctx.device, ctx.model_kw(name),
                                   S['warmup'], S['iters'], GBM())
     except Exception: mr['errors'][path] = tb(); return
@@ -358,9 +380,14 @@ def stage_compile(rec, ctx):
     if S['compile_backend'] != 'inductor':
         rec.put('inductor', dict(status='skipped', reason='--tiny: Inductor compiles for minutes on a CPU; graph '
                                  'capture ran with the eager backend'))
-    peaks, setups = ref_peaks(ctx), {}
+    peaks, setups, measured = ref_peaks(ctx), {}, {}
+    def estimate(name):
+        "Seconds of a cold compile of `name`: the slowest measured compile, scaled by the ratio of leaf modules."
+        mods = setups[name][2]['modules']
+        return max((w * mods / m for m, w in measured.values()), default=0.0)
     for path in S['compile_paths']:
-        for name in S['compile_models']:
+        for name in sorted(S['compile_models'], key=lambda n: prior.get(n, {}).get('modules', math.inf)):
+            # smallest graph first (leaf modules counted by the paths stage): its compile time sizes the others'
             if ctx.left() < S['compile_min_left']:
                 rec.put(f'{name}.{path}', dict(not_started=f'time guard: {ctx.left():.0f} s left')); continue
             if name not in setups:
@@ -371,7 +398,14 @@ def stage_compile(rec, ctx):
                 else: run_path(name, 'fp32_eager', *setups[name][:2], mr, peaks, ctx)
                 mr['skipped'].update(prior.get(name, {}).get('skipped', {}))
             state, batches, mr = setups[name]
+            est = estimate(name)
+            if est > ctx.left() - S['compile_min_left']:
+                rec.put(f'{name}.{path}', dict(not_started=f'a compile estimated at {est:.0f} s (measured compiles '
+                                               f'{measured}, scaled by leaf modules) does not fit the '
+                                               f'{ctx.left():.0f} s left')); continue
             run_path(name, path, state, batches, mr, peaks, ctx)
+            r = mr['train'].get(path)
+            if r and r['config']['compile']: measured[name] = (mr['modules'], r['warmup_s'])
             rec.put(name, summarise(mr))
 
 # ---------------------------------------------------------------------------------------------- stage: training
@@ -626,6 +660,9 @@ def run_stage(a):
     "Child process: run one stage, recording status ('ok', 'skipped', 'error') and results to work/<stage>.json."
     work = Path(a.work); rec = Recorder(work / f'{a.stage}.json')
     ctx = Ctx(a, work, a.deadline)
+    if ctx.cuda:
+        import torch
+        torch.backends.cudnn.benchmark = True                  # the fastest convolution algorithm for each shape
     try:
         STAGE_FNS[a.stage](rec, ctx); rec.data['status'] = 'ok'
     except Skip as e: rec.data.update(status='skipped', reason=str(e))
@@ -682,7 +719,7 @@ def parse_args(argv=None):
     p.add_argument('--tiny', action='store_true', help='tiny networks and sizes: seconds, on the CPU or a GPU')
     p.add_argument('--device', default=None, help="'cuda' or 'cpu' (default: CUDA if available)")
     p.add_argument('--stages', nargs='+', choices=STAGES, default=list(STAGES), help='run only these stages')
-    p.add_argument('--budget', type=float, default=None, help="total seconds (default: the size's, 470 full); "
+    p.add_argument('--budget', type=float, default=None, help="total seconds (default: the size's, 550 full); "
                    'stage budgets are scaled to it')
     p.add_argument('--work', default=None, help='scratch folder for checkpoints and logs (default: a temporary one)')
     p.add_argument('--keep-work', action='store_true', help='keep the scratch folder')
