@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 from .gbm import paper_process
-from .samplers import class_averages, fit_lognormal   # chapter 05: the one class-mean function
+from .samplers import fit_lognormal
 from .toy import toy_mixture
 
 # %% ../nbs/10_data.ipynb #b1f4d0c4
