@@ -114,6 +114,7 @@ def _ode_sample(score_fn, x, process, times, param, heun, callback, disable, nam
     if param == "std": y = y + float(drifts[-1])
     return torch.exp(y)
 
+# %% ../nbs/06_beyond.ipynb #q06odes1
 @torch.no_grad()
 def sample_ode_euler(score_fn, x, process, times=None, param: str = "std", *, callback=None, disable: bool = False,
                      generator=None):
@@ -158,6 +159,7 @@ def dpmpp_coefficients(s: float, s_next: float, h_prev=None, eta: float = 0.0):
     c = 0.0 if h_prev is None else (h - (1 - a) / (1 + eta)) / h_prev
     return a, c, s_next * math.sqrt(-math.expm1(-2 * eta * h))
 
+# %% ../nbs/06_beyond.ipynb #q06dpm01
 def _dpmpp_2m(score_fn, x, process, times, eta, callback, disable, generator, noise, name):
     "DPM-Solver++(2M) on $\\tilde y = \\log x - D(t)$ against $s = \\sqrt{V(t)}$; `eta` 0: the ODE, 1: the reverse SDE."
     times = get_times_karras(18, process) if times is None else torch.as_tensor(times, dtype=torch.float64).cpu()
@@ -183,6 +185,7 @@ def _dpmpp_2m(score_fn, x, process, times, eta, callback, disable, generator, no
             callback(dict(x=torch.exp(y + float(drifts[i + 1])), i=i, t=t, t_next=t_next, h=h, denoised=torch.exp(d)))
     return torch.exp(y + float(drifts[-1]))
 
+# %% ../nbs/06_beyond.ipynb #q06dpm02
 @torch.no_grad()
 def sample_ode_dpmpp_2m(score_fn, x, process, times=None, param: str = "std", *, callback=None, disable: bool = False,
                         generator=None):
@@ -203,7 +206,6 @@ def sample_sde_dpmpp_2m(score_fn, x, process, times=None, *, callback=None, disa
     depends only on its own generator), or from `noise(i, y) -> z` (standard normal, shape of `y`) at step i.
     Arguments, callback and errors as `sample_ode_euler`."""
     return _dpmpp_2m(score_fn, x, process, times, 1.0, callback, disable, generator, noise, "SDE-DPM++2M")
-
 
 # %% ../nbs/06_beyond.ipynb #083f2f28
 def prior_kl_bound(process, dim: int, log_range=LOG_RANGE, t: float = 1.0) -> float:
