@@ -27,6 +27,7 @@ from ._utils import atomic_save_torch, atomic_write_json
 from ._utils import (FolderLock, atomic_write_bytes, check_bool, check_choice, check_float_range,
                                check_int_range)
 from .gbm import GBM, process_from_dict
+from .precision import resolve_cpu_amp
 from .additive import EDMPrecond, edm_weighting
 from .paper import PAPER_GBM, PAPER_TRAINING, PAPER_CHECKPOINTS
 from .losses import mdsm_loss, sample_time, WEIGHTINGS
@@ -73,7 +74,7 @@ class TrainConfig:
     init: str = 'class_average'
     device: str = 'auto'
     amp: bool = True                  # bf16 autocast on CUDA
-    cpu_amp: bool = False             # bf16 autocast on the CPU
+    cpu_amp: bool | str = 'auto'      # bf16 autocast on the CPU: True, False or 'auto' (measured, chapter 09b)
     channels_last: bool = True        # channels_last memory format on CUDA
     cpu_channels_last: bool = False   # ... and on the CPU
     compile: bool = False             # torch.compile the network
@@ -102,6 +103,7 @@ class TrainConfig:
         """From `to_dict()`'s output. Configurations without a 'process' (written before it existed) describe the GBM
         by 'sigma' and 'N'; these keys, also accepted as overrides of a GBM process, become `process`."""
         d = _legacy_process(dict(d))
+        d.pop('precision', None)         # config.json's record of the CPU precision a run used: not a setting
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
         if 'betas' in d: d['betas'] = tuple(d['betas'])
@@ -150,8 +152,7 @@ PRESETS = {
     'cpu':           dict(dataset='mnist', model='small_unet', model_kw=dict(ch=32, ch_mult=[1, 2, 2]),
                           precond='log_edm', weighting='precond', time_sampling='log_uniform', steps=4000,
                           batch_size=64, lr=2e-3, weight_decay=0.0, schedule='cosine', warmup=200, grad_clip=1.0,
-                          ema_decay=0.999,
-                          cpu_amp=True, ckpt_every=250, log_every=50),
+                          ema_decay=0.999, ckpt_every=250, log_every=50),
 }
 """Training presets: the paper's per dataset (Sec. 6, App. E, with the sources above), plus `smoke`, `toy` and `cpu`
 (the CPU recipe of chapter 24, for mnist, fashion_mnist and kmnist)."""
@@ -441,8 +442,11 @@ def uses_channels_last(cfg: TrainConfig, device, ndim: int = 4) -> bool:
     return ndim == 4 and (cfg.channels_last if torch.device(device).type == 'cuda' else cfg.cpu_channels_last)
 
 def autocast_context(cfg: TrainConfig, device):
-    "bf16 autocast on CUDA (`cfg.amp`) or the CPU (`cfg.cpu_amp`), else a null context (a factory of contexts)."
+    """bf16 autocast on CUDA (`cfg.amp`) or the CPU (`cfg.cpu_amp`, resolved to True or False), else a null context
+    (a factory of contexts)."""
     dev = torch.device(device).type
+    if dev == 'cpu' and cfg.cpu_amp == 'auto':
+        raise ValueError("cpu_amp='auto' must be resolved first (TrainStep does it at its first step)")
     if (dev == 'cuda' and cfg.amp) or (dev == 'cpu' and cfg.cpu_amp): return lambda: torch.autocast(dev, torch.bfloat16)
     return contextlib.nullcontext
 
@@ -459,7 +463,7 @@ class TrainStep:
     """One optimisation step of `model` for the M-DSM loss under `process`, as `cfg` says (see above). Holds the
     EMA, optimiser and scheduler; `step(x0, t, z) -> loss` (a float; a 0-d tensor with `sync=False`). Raises
     `NonFiniteLossError` (before any update) when the loss or the gradient norm is not finite."""
-    def __init__(self, model: nn.Module, cfg: TrainConfig, process, device='cpu', world: int = 1):
+    def __init__(self, model: nn.Module, cfg: TrainConfig, process, device='cpu', world: int = 1, precision=None):
         self.model, self.cfg, self.process, self.world = model, cfg, process, world
         self.device = torch.device(device)
         self.ema = make_ema(model, cfg.ema_decay); self.ema.eval()
@@ -471,10 +475,35 @@ class TrainStep:
             from torch.nn.parallel import DistributedDataParallel as DDP
             self.net = self.ddp = DDP(model, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
         if cfg.compile: self.net = torch.compile(self.net, mode=cfg.compile_mode)
-        self.amp, self.weighting = autocast_context(cfg, self.device), loss_weighting(cfg, process)
+        self.weighting = loss_weighting(cfg, process)
+        if self.device.type != 'cpu': precision = dict(setting=cfg.amp, cpu_amp=None, source=self.device.type)
+        elif cfg.cpu_amp != 'auto': precision = dict(setting=cfg.cpu_amp, cpu_amp=cfg.cpu_amp, source='forced')
+        self.precision, self.amp = precision, None
+        if precision is not None: self.amp = self._autocast_for(precision)
+
+    def _autocast_for(self, precision: dict):
+        bf16 = precision['cpu_amp'] if self.device.type == 'cpu' else self.cfg.amp
+        return autocast_context(self.cfg.replace(cpu_amp=bool(bf16)), self.device)
+
+    @property
+    def bf16(self) -> bool:
+        "Whether the step computes under bf16 autocast (None until a CPU step with `cpu_amp='auto'` has run)."
+        if self.precision is None: return None
+        return bool(self.precision['cpu_amp'] if self.device.type == 'cpu' else self.cfg.amp)
+
+    def _resolve(self, x0):
+        """`cpu_amp='auto'`: the precision measured faster for this network's training step at this micro-batch
+        (chapter 09b); under DDP rank 0 measures and every rank takes its choice."""
+        rec = None
+        if self.world == 1 or dist.get_rank() == 0:
+            rec = resolve_cpu_amp('auto', self.model, 'train', tuple(x0.shape[1:]), len(x0[::self.cfg.accum]))
+        if self.world > 1:
+            box = [rec]; dist.broadcast_object_list(box, src=0); rec = box[0]
+        self.precision, self.amp = rec, self._autocast_for(rec)
 
     def __call__(self, x0, t, z, sync: bool = True):
         cfg, model = self.cfg, self.model
+        if self.amp is None: self._resolve(x0)
         self.opt.zero_grad(set_to_none=True)
         lval = 0.0
         for m in range(cfg.accum):           # micro-batch m of this rank: rows m::accum of its shard
@@ -603,6 +632,17 @@ def _write_config(cfg: TrainConfig, out: Path):
     "The run folder and its `config.json` (atomically)."
     out.mkdir(parents=True, exist_ok=True); atomic_write_json(cfg.to_dict(), out / 'config.json')
 
+def _resumed_precision(cfg: TrainConfig, state):
+    "The CPU precision record a resumed `cpu_amp='auto'` run keeps (its checkpoint's), else None (resolved afresh)."
+    rec = (state or {}).get('precision')
+    return rec if cfg.cpu_amp == 'auto' and isinstance(rec, dict) and isinstance(rec.get('cpu_amp'), bool) else None
+
+def _record_precision(out: Path, cfg: TrainConfig, rec: dict, before):
+    """The precision a run computes in (chapter 09b): `config.json`'s `precision` record, and an event when it is
+    not the record `before` of the checkpoint resumed from (a new run, or a changed `cpu_amp`), atomically."""
+    atomic_write_json(dict(cfg.to_dict(), precision=rec), out / 'config.json')
+    if rec != before: _record_event(out, event='precision', **rec)
+
 def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: bool = True, callback=None) -> dict:
     """Train the score model of `cfg` (`build_model`) for the M-DSM loss (Eq. 38) under the run's forward process
     (`cfg.process`, any `MultiplicativeProcess`), one `TrainStep` per iteration, and DDP when launched by torchrun.
@@ -645,7 +685,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
         model = build_model(cfg, process).to(device)
         cl = uses_channels_last(cfg, device, X.ndim)
         if cl: model = model.to(memory_format=torch.channels_last)
-        step_fn = TrainStep(model, cfg, process, device, world)
+        kept_precision = _resumed_precision(cfg, state)
+        step_fn = TrainStep(model, cfg, process, device, world, precision=kept_precision)
         start = 0
         if state is not None:
             step_fn.load_state(state); start = int(state['step'])
@@ -668,6 +709,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
             rngs = _rank_rng_states(world, device)
             if rank == 0:
                 st = dict(step=step, **step_fn.state(), rng=rngs[0], config=cfg.to_dict(), world_size=world,
+                          precision=step_fn.precision,
                           data_stream=dict(scheme='SeedSequence([seed, step, stream])', seed=cfg.seed, next_step=step))
                 if world > 1: st['rng_ranks'] = rngs
                 atomic_save(st, ckpt_path)
@@ -686,10 +728,13 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
                 try: lv = step_fn(x0, t, z)
                 except NonFiniteLossError as e: stop(e.what, step, e.loss)
                 done = step + 1
+                if done == start + 1 and rank == 0: _record_precision(out, cfg, step_fn.precision,
+                                                                     (state or {}).get('precision'))
                 history.append((done, lv)); win += lv; n_win += 1
                 if done % cfg.log_every == 0 or done == cfg.steps:
                     now = time.perf_counter(); sps = n_win / max(now - t_win, 1e-9)
-                    log(step=done, loss=win / n_win, lr=step_fn.sched.get_last_lr()[0], steps_per_s=sps, world=world)
+                    log(step=done, loss=win / n_win, lr=step_fn.sched.get_last_lr()[0], steps_per_s=sps, world=world,
+                    bf16=step_fn.bf16)
                     pbar.set_postfix(loss=f'{win / n_win:.4g}', steps_per_s=f'{sps:.1f}')
                     win, n_win, t_win = 0.0, 0, now
                 if done % cfg.ckpt_every == 0 or done == cfg.steps: save(done)
