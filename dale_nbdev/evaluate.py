@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import torch
 import torch.nn as nn
-from .sample import real_uint8, chi_ablation   # chi_ablation: until experiment imports it from sample
+from .sample import real_uint8
 from .features import (FeatureHead, extract_features, get_domain_classifier, inception_extractor, predict,
                                  require_inception_weights)
 from ._utils import check_finite
