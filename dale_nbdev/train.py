@@ -32,7 +32,10 @@ from .additive import EDMPrecond, edm_weighting
 from .paper import PAPER_GBM, PAPER_TRAINING, PAPER_CHECKPOINTS
 from .losses import mdsm_loss, sample_time, WEIGHTINGS
 from .data import DATASET_INFO, load_dataset
+from . import models
 from .models import get_model, _NETWORKS
+from .toy import ToyMLP
+from .precond import LogPrecond, precond_weighting
 from .sample import generate, save_grid
 
 # %% ../nbs/12_training.ipynb #1ece38de
@@ -100,9 +103,8 @@ class TrainConfig:
         d = asdict(self); d['betas'] = list(self.betas); return d
     @classmethod
     def from_dict(cls, d: dict) -> 'TrainConfig':
-        """From `to_dict()`'s output. Configurations without a 'process' (written before it existed) describe the GBM
-        by 'sigma' and 'N'; these keys, also accepted as overrides of a GBM process, become `process`."""
-        d = _legacy_process(dict(d))
+        "From `to_dict()`'s output; unknown keys are refused, naming them."
+        d = dict(d)
         d.pop('precision', None)         # config.json's record of the CPU precision a run used: not a setting
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
@@ -119,18 +121,6 @@ class TrainConfig:
         if not s.lstrip().startswith('{'): s = Path(s).read_text()
         return cls.from_dict(json.loads(s))
     def replace(self, **kw) -> 'TrainConfig': return replace(self, **kw)
-
-def _legacy_process(d: dict) -> dict:
-    "Turn the keys 'sigma' and 'N' of a config dict into (or onto) its 'process' dict."
-    sigma, N = d.pop('sigma', None), d.pop('N', None)
-    if sigma is None and N is None: return d
-    p = dict(d.get('process') or TrainConfig.__dataclass_fields__['process'].default_factory())
-    if sigma is not None:
-        if p['kind'] != 'GBM': raise ValueError(f"sigma sets a GBM's sigma; this config's process is a {p['kind']}")
-        p['sigma'] = float(sigma)
-    if N is not None: p['N'] = int(N)
-    d['process'] = p
-    return d
 
 # %% ../nbs/12_training.ipynb #f026702d
 _PAPER = dict(batch_size=128, weight_decay=1e-2, warmup=5000, grad_clip=1.0, log_every=100, sample_every=25_000,
@@ -360,18 +350,12 @@ def init_distributed(device: str = 'auto'):
 
 def _model_params(name: str) -> set:
     "Constructor arguments of the network class that `get_model(name)` builds."
-    from dale_nbdev import models
     if name == 'toy_mlp':
-        from dale_nbdev.toy import ToyMLP
         return set(inspect.signature(ToyMLP).parameters)
     cls = {'ncsn_deeper': 'NCSNDeeper', 'ncsn_deeper_lean': 'NCSNDeeper', 'ddpmpp': 'DDPMpp', 'ddpmpp_deep': 'DDPMpp',
            'small_unet': 'SmallUNet'}.get(name)
     return set(inspect.signature(getattr(models, cls)).parameters) if cls and hasattr(models, cls) else set()
 
-def _log_precond():
-    try: from dale_nbdev.precond import LogPrecond
-    except ImportError: from dale_nbdev.beyond import LogPrecond
-    return LogPrecond
 
 def build_model(cfg: TrainConfig, process=None) -> nn.Module:
     """The score model of a run: `get_model(cfg.model, ...)` with the dataset's channels, its output scaled for
@@ -390,7 +374,7 @@ def build_model(cfg: TrainConfig, process=None) -> nn.Module:
     kw.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.model_kw.items()})
     net = get_model(cfg.model, **kw)
     if cfg.precond == 'edm': return EDMPrecond(net, process)
-    return _log_precond()(net, process) if cfg.precond == 'log_edm' else net
+    return LogPrecond(net, process) if cfg.precond == 'log_edm' else net
 
 def load_training_data(cfg: TrainConfig):
     "(X, Y) of the split named by the config (`cfg.split`, normally 'train'; the first `n_train` examples if > 0)."
@@ -455,8 +439,6 @@ def loss_weighting(cfg: TrainConfig, process):
     of `EDMPrecond` with `precond='edm'`)."""
     if cfg.weighting != 'precond': return cfg.weighting
     if cfg.precond == 'edm': return edm_weighting(process)
-    try: from dale_nbdev.precond import precond_weighting
-    except ImportError: from dale_nbdev.beyond import precond_weighting
     return precond_weighting(process)
 
 class TrainStep:
