@@ -6,7 +6,7 @@
 __all__ = ['SeedStream', 'stream_seed', 'step_seed', 'stream_generator', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_json', 'atomic_save_torch', 'atomic_save_image', 'expand_time', 'batch_time', 'pick_device',
            'tiny_scale', 'at_scale', 'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_bool',
-           'check_choice', 'check_float_range', 'check_time_grid', 'FolderBusyError', 'FolderLock', 'renamed_kwargs']
+           'check_choice', 'check_float_range', 'check_time_grid', 'FolderBusyError', 'FolderLock']
 
 # %% ../nbs/09_utils.ipynb #a3238856
 import contextlib, enum, errno, functools, json, math, numbers, os, socket, sys, tempfile, time, warnings
@@ -282,18 +282,3 @@ class FolderLock:
 
     def __enter__(self): return self.acquire()
     def __exit__(self, *exc): self.release()
-
-# %% ../nbs/09_utils.ipynb #9a8a6901
-def renamed_kwargs(**renames):
-    "Decorator: accept the keyword `old` for `new` (`renamed_kwargs(old='new', ...)`), warning `DeprecationWarning`."
-    def decorate(f):
-        @functools.wraps(f)
-        def wrapper(*args, **kw):
-            for old, new in renames.items():
-                if old in kw:
-                    if new in kw: raise TypeError(f"{f.__name__}() got both {old}= (deprecated) and {new}=")
-                    warnings.warn(f"{f.__name__}(): {old}= is deprecated, use {new}=", DeprecationWarning, stacklevel=2)
-                    kw[new] = kw.pop(old)
-            return f(*args, **kw)
-        return wrapper
-    return decorate
