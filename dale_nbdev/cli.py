@@ -242,7 +242,7 @@ def dale_sample(
                opt=False, nargs='?') = None,
     pretrained: str = None,        # a shipped model instead of a run: mnist, fashion_mnist or kmnist (chapter 16)
     method: str = None,            # with --pretrained: one of pretrained.SAMPLE_METHODS (default dpmpp_2m)
-    nfe: int = None,               # with --pretrained: network evaluations (default 10)
+    nfe: int = None,               # with --pretrained: network evaluations (default 12)
     out: str = None,               # output .npz (default: RUN/samples_SAMPLER_INIT_nN_seedS_KEY.npz)
     n: int = 64,                   # number of samples
     sampler: str = None,           # adls (Algorithm 1, default) or asams (Algorithm 2)
