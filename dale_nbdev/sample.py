@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 from ._utils import stream_generator, atomic_write, atomic_write_bytes, atomic_write_json, atomic_save_torch
-from ._utils import FolderLock, check_bool
-from .precision import resolve_cpu_amp
+from ._utils import FolderLock, check_bool, check_int_range
+from .precision import resolve_cpu_amp, PROBE_BATCH
 from .data import DATASET_INFO, load_dataset
 from .paper import PAPER_SAMPLER_SETTINGS, PAPER_LOGNORMAL_FIT
 from . import samplers
@@ -32,13 +32,27 @@ def sampler_settings(dataset: str, sampler: str = 'adls', init: str = 'class_ave
     return st
 
 # %% ../nbs/13_sampling_eval.ipynb #9df4c6bb
-def make_score_fn(model, device=None, amp: bool = True, cpu_amp='auto'):
+def _in_chunks(model, x, t, chunk: int):
+    "`model(x, t)` evaluated `chunk` rows at a time, the last chunk padded to `chunk` rows by repeating its last row."
+    outs = []
+    for i in range(0, len(x), chunk):
+        xc, tc, k = x[i:i + chunk], t[i:i + chunk], min(chunk, len(x) - i)
+        if k < chunk:
+            xc = torch.cat([xc, xc[-1:].expand(chunk - k, *xc.shape[1:])])
+            tc = torch.cat([tc, tc[-1:].expand(chunk - k)])
+        outs.append(model(xc, tc)[:k])
+    return torch.cat(outs)
+
+def make_score_fn(model, device=None, amp: bool = True, cpu_amp='auto', chunk=None):
     """`score_fn(x, t) -> h` (float32) from a network `model(x, t) -> h`: eval mode, no grad, bf16 autocast on CUDA
     (`amp`). On the CPU: bf16 autocast with `cpu_amp=True`, float32 with `False`, and with `'auto'` the precision
     that `resolve_cpu_amp` measures faster for this network on this CPU (chapter 09b), chosen at the first CPU call
-    from its batch (a plain function, not a network, runs in float32). `score_fn.precision` is the record of the
-    choice (None until the first CPU call)."""
+    (a plain function, not a network, runs in float32). `score_fn.precision` is the record of the choice (None until
+    the first CPU call). `chunk`: the network always sees exactly `chunk` rows (`_in_chunks`; `t` of shape (B,)), so
+    that a row's score does not depend on how many rows share its batch (convolution kernels are chosen by batch
+    size and round differently)."""
     check_bool('cpu_amp', cpu_amp, also=('auto',))
+    if chunk is not None: check_int_range('chunk', chunk, 1)
     net = isinstance(model, nn.Module)
     if net: model.eval()
     cuda = device is not None and torch.device(device).type == 'cuda'
@@ -46,11 +60,11 @@ def make_score_fn(model, device=None, amp: bool = True, cpu_amp='auto'):
         if x.device.type == 'cuda' or cuda: on = amp
         else:
             if score_fn.precision is None:
-                score_fn.precision = (resolve_cpu_amp(cpu_amp, model, 'sample', tuple(x.shape[1:]), len(x)) if net
-                                      else dict(setting=cpu_amp, cpu_amp=cpu_amp is True, source='not a network'))
+                score_fn.precision = (resolve_cpu_amp(cpu_amp, model, 'sample', tuple(x.shape[1:]), PROBE_BATCH)
+                                      if net else dict(setting=cpu_amp, cpu_amp=cpu_amp is True, source='not a network'))
             on = score_fn.precision['cpu_amp']
         ctx = torch.autocast(x.device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
-        with torch.no_grad(), ctx: return model(x, t).float()
+        with torch.no_grad(), ctx: return (model(x, t) if chunk is None else _in_chunks(model, x, t, chunk)).float()
     score_fn.precision = None
     return score_fn
 
