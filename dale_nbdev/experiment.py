@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 import torch
 import shutil, tempfile
-from ._utils import atomic_write_json, at_scale
+from ._utils import atomic_save_image, atomic_write_json, at_scale
 from . import samplers
 from .paper import (DATASET_TITLES, PAPER_ARCHITECTURE, PAPER_TABLE1, PAPER_PROTOCOL, PAPER_SAMPLER_SETTINGS,
                               paper_rows)
@@ -346,8 +346,7 @@ def _device(model):
 
 def _save_figures(cfg, data, run_dir, samples, chi, clf, evaluation) -> dict:
     "The run's figures (report chapter), saved atomically under `run_dir/figures`; {name: path}."
-    import matplotlib.pyplot as plt
-    from dale_nbdev._utils import atomic_save_image
+    import matplotlib.pyplot as plt              # optional heavy dependency: only when figures are drawn
     folder, out = Path(run_dir) / 'figures', {}
     key = ('adls', 'lognormal', 0) if ('adls', 'lognormal', 0) in samples else next(iter(samples))
     figs = [('training', lambda: plot_training_curve(Path(run_dir) / 'train')),

@@ -26,7 +26,7 @@ from ._utils import step_seed, stream_seed, stream_generator, pick_device
 from ._utils import atomic_save_torch, atomic_write_json
 from ._utils import (FolderLock, atomic_write_bytes, check_bool, check_choice, check_float_range,
                                check_int_range)
-from .gbm import GBM, process_from_dict
+from .gbm import GBM, paper_process, process_from_dict
 from .precision import resolve_cpu_amp
 from .additive import EDMPrecond, edm_weighting
 from .paper import PAPER_GBM, PAPER_TRAINING, PAPER_CHECKPOINTS
@@ -45,7 +45,7 @@ class TrainConfig:
     dataset: str = 'mnist'            # a name `dale_nbdev.data.load_dataset` knows ('toy' included)
     model: str = 'ncsn_deeper'        # a name `dale_nbdev.models.get_model` knows
     model_kw: dict = field(default_factory=dict)
-    process: dict = field(default_factory=lambda: GBM(**{k: v for k, v in PAPER_GBM.items() if k != 'kind'}).to_dict())
+    process: dict = field(default_factory=lambda: paper_process().to_dict())
                                       # the forward process as data (`process.to_dict()`); default: Sec. 6's GBM
     weighting: str = 'none'           # lambda(t) of the M-DSM loss (chapter 03); 'none' is the paper's Eq. 38,
                                       # 'precond' EDM's
