@@ -44,7 +44,8 @@ class ScoreWrapper(nn.Module):
 class SigmaScaled(ScoreWrapper):
     """The paper's output scaling as a wrapper: $h_\\theta(x, t) = F_\\theta(x, t)/\\sqrt{V(t)}$, the scale of the M-DSM
     target (Eq. 16); for `GBM(sigma)` this is $F_\\theta/(\\sigma\\sqrt t)$. State dicts written by networks that scaled
-    their own output (keys without the `net.` prefix) load into it unchanged."""
+    their own output (keys without the `net.` prefix) load into it unchanged. A half-precision output (autocast) is
+    divided in fp32: $\sqrt{V(t)}$ rounded to bf16 would add a relative error of up to $2^{-8}$."""
     def __init__(self, net: nn.Module, process):
         super().__init__(net, process)
         self._register_load_state_dict_pre_hook(self._add_net_prefix)
@@ -59,6 +60,7 @@ class SigmaScaled(ScoreWrapper):
     def forward(self, x, t):
         t = self.checked_time(t, x)
         out = self.net(x, t)
+        if out.dtype in (torch.float16, torch.bfloat16): out = out.float()    # under autocast: the scale in fp32
         return out / torch.sqrt(self.variance(t, out))
 
 # %% ../nbs/08_precond.ipynb #f19bac22
