@@ -23,7 +23,7 @@ from .paper import (DATASET_TITLES, PAPER_ARCHITECTURE, PAPER_TABLE1, PAPER_PROT
                               paper_rows)
 from .data import load_dataset, resolve_data_root, DatasetNotFoundError
 from .train import TrainConfig, make_config, train
-from .sample import generate, save_samples, load_samples, to_uint8, terminal_denoise, sample_name, chi_ablation
+from .sample import generate, save_samples, load_samples, to_uint8, denoise_samples, sample_name, chi_ablation
 from .features import get_domain_classifier, extract_features, FeatureHead
 from .features import find_inception_weights
 from .evaluate import Evaluator, frechet_distance_np
@@ -33,7 +33,7 @@ from .report import *
 # %% ../nbs/19_experiment.ipynb #dfcb5bf1
 #| eval: false
 __all__ = [*__all__, *_report.__all__, 'DATASET_TITLES', 'PAPER_ARCHITECTURE', 'PAPER_TABLE1', 'PAPER_PROTOCOL',
-           'paper_rows', 'terminal_denoise', 'sample_name']   # the paper's tables and chapter 19b's, re-exported
+           'paper_rows', 'denoise_samples', 'sample_name']   # the paper's tables and chapter 19b's, re-exported
 
 # %% ../nbs/19_experiment.ipynb #0a8c5c7d
 @dataclass
@@ -195,7 +195,7 @@ def sample_stage(cfg: ExperimentConfig, data: ExperimentData, model, run_dir, pr
                                   train_y=data.train_y, batch_size=cfg.sample_batch,
                                   seed=cfg.seed, times=times, progress=progress, return_labels=True)
                 save_samples(x, paths[0], labels=lab, meta=dict(meta, n_denoise=0))
-                if n: save_samples(terminal_denoise(model, x, gbm, s, st['delta'], n, times, cfg.sample_batch),
+                if n: save_samples(denoise_samples(model, x, gbm, s, st['delta'], n, times, cfg.sample_batch),
                                    paths[n], labels=lab, meta=dict(meta, n_denoise=n))
             out.update({(s, i, k): p for k, p in paths.items()})
     return out
