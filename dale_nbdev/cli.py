@@ -19,8 +19,9 @@ from .samplers import get_times
 from .sample import generate, load_samples, real_uint8, sampler_settings, save_grid, save_samples
 from .features import require_inception_weights
 from .evaluate import evaluate_samples
-from .pretrained import (PRETRAINED, PretrainedFileError, check_fits_memory, load_card, sample_pretrained,
-                                   sampler_plan)
+from .precision import PROBE_BATCH, describe_precision, resolve_cpu_amp
+from .pretrained import (PRETRAINED, PretrainedFileError, check_fits_memory, load_card, load_pretrained,
+                                   sample_pretrained, sampler_plan)
 from .toy import toy_report
 from .train import (TrainConfig, PRESETS, RESULT_FIELDS, RUN_KEYS, CheckpointError, TrainingInterrupted,
                               check_config, checkpoint_step, make_config, train, load_run, load_checkpoint,
@@ -58,6 +59,13 @@ def _probe_lock(folder: Path):
     "Refuse at once (FolderBusyError naming the holder) if another process writes in `folder`."
     if folder.is_dir():
         with FolderLock(folder): pass
+
+def _cpu_amp_flag(value):
+    "The value of a `--cpu_amp` option: 'auto' (also when not given), True or False; anything else is refused."
+    if value is None: return 'auto'
+    v = str(value).lower()
+    if v not in ('auto', 'true', 'false'): raise ValueError(f"cpu_amp must be auto, true or false; got {value!r}")
+    return 'auto' if v == 'auto' else v == 'true'
 
 # %% ../nbs/14_cli.ipynb #959cfe73
 _TRAIN_OPTIONS = ('dataset', 'preset', 'steps', 'seed', 'batch_size', 'accum', 'lr', 'weighting', 'model',
@@ -116,6 +124,7 @@ def dale_train(
     device: str = None,            # auto, cpu, cuda, cuda:1, ...
     compile: store_true = False,   # torch.compile the network
     no_amp: store_true = False,    # disable bf16 autocast on CUDA
+    cpu_amp: str = None,           # bf16 autocast on the CPU: auto (measured, the default), true or false
     threads: int = None,           # torch CPU threads (default: torch's; 1 for the toy, too small to gain from more)
     quiet: store_true = False,     # no progress bar
 ):
@@ -136,6 +145,7 @@ def dale_train(
                      sample_every=sample_every, device=device, data_root=data_root, steps=steps)
         if compile: given['compile'] = True
         if no_amp: given['amp'] = False
+        if cpu_amp is not None: given['cpu_amp'] = _cpu_amp_flag(cpu_amp)
         given = {k: v for k, v in given.items() if v is not None}
         if int(os.environ.get('RANK', 0)) == 0: _probe_lock(out)    # torchrun: rank 0 alone writes and locks
         cfg = _train_config(out, resume, preset, dataset, given)
@@ -196,11 +206,11 @@ def _check_output(path: Path, nbytes: int) -> Path:
                          f"on that file system: free space, lower --n, or choose another --out")
     return path
 
-def _sample_pretrained(name, out, n, seed, method, nfe, init, batch_size, overwrite, quiet, run_only):
+def _sample_pretrained(name, out, n, seed, method, nfe, init, batch_size, overwrite, quiet, run_only, cpu_amp):
     """`dale_sample --pretrained NAME`: samples of a shipped model (no run folder, no data), as a PNG grid or an .npz.
     Every argument is checked, and the output path probed, before any work; a run's own options are refused."""
     prog = 'dale_sample'
-    with _user_errors(prog, ('pretrained', 'method', 'nfe', 'init', 'n', 'seed', 'batch_size', 'out'),
+    with _user_errors(prog, ('pretrained', 'method', 'nfe', 'init', 'n', 'seed', 'batch_size', 'out', 'cpu_amp'),
                       _USER_ERRORS + (PretrainedFileError,)):
         if run_only:
             raise ValueError(f"{', '.join('--' + k for k in run_only)} appl{'y' if len(run_only) > 1 else 'ies'} to "
@@ -209,6 +219,7 @@ def _sample_pretrained(name, out, n, seed, method, nfe, init, batch_size, overwr
         check_choice('pretrained', name, PRETRAINED)
         plan = sampler_plan(name, method, nfe, init)
         check_int_range('n', n, 1); check_int_range('seed', seed, 0); check_int_range('batch_size', batch_size, 1)
+        amp = _cpu_amp_flag(cpu_amp)
         path = Path(out) if out else Path(f"{name}_{plan['method']}_nfe{plan['nfe']}_n{n}_seed{seed}.npz")
         if path.suffix != '.png': path = _npz_path(path)
         check_fits_memory(n)
@@ -219,21 +230,22 @@ def _sample_pretrained(name, out, n, seed, method, nfe, init, batch_size, overwr
     t0 = time.time()
     try:
         with _user_errors(prog, kinds=(PretrainedFileError, FloatingPointError)):
+            prec = resolve_cpu_amp(amp, load_pretrained(name)[0], 'sample', (1, 28, 28), PROBE_BATCH)
             x, labels = sample_pretrained(name, n, seed=seed, method=plan['method'], nfe=plan['nfe'],
                                           start=plan['start'], batch_size=batch_size, return_labels=True,
-                                          progress=not quiet)
+                                          progress=not quiet, cpu_amp=prec['cpu_amp'])
         if path.suffix == '.png': save_grid(x, path)
         else:
             meta = dict(pretrained=name, sha256=card['sha256'], dataset=card['dataset'], split=card['split'],
                         method=plan['method'], nfe=plan['nfe_used'], nfe_requested=plan['nfe'], start=plan['start'],
-                        seed=seed, seconds=time.time() - t0)
+                        seed=seed, precision=prec, seconds=time.time() - t0)
             save_samples(x, path, labels=labels, meta=meta, grid=False)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted (SIGINT): nothing was written ({path} not created)", file=sys.stderr)
         raise SystemExit(130) from None
     except OSError as e: raise SystemExit(f"{prog}: error: writing {path} failed ({e}); nothing was written") from None
-    print(f"{n} samples of the pretrained {name} model ({plan['method']}, {plan['nfe_used']} NFE) in "
-          f"{time.time() - t0:.1f}s -> {path}")
+    print(f"{n} samples of the pretrained {name} model ({plan['method']}, {plan['nfe_used']} NFE, "
+          f"{describe_precision(prec)}) in {time.time() - t0:.1f}s -> {path}")
     return path
 
 @call_parse
@@ -260,6 +272,7 @@ def dale_sample(
     data_root: str = None,         # dataset root (class averages / training data)
     overwrite: store_true = False, # replace an existing OUT and discard its unfinished batches
     quiet: store_true = False,     # no progress bar
+    cpu_amp: str = None,           # bf16 autocast on the CPU: auto (measured, the default), true or false
 ):
     """Draw samples from a trained run with ADLS or ASAMS; write uint8 .npz (images, labels, meta) and a PNG grid.
     Finished batches are kept in OUT.parts/ until OUT is written, so a killed run continues where it stopped.
@@ -271,11 +284,11 @@ def dale_sample(
                     n_levels=n_levels, which=which, device=device, data_root=data_root)
     if pretrained is not None:
         _sample_pretrained(pretrained, out, n, seed, method, nfe, init, batch_size, overwrite, quiet,
-                           [k for k, v in run_only.items() if v is not None]); return
+                           [k for k, v in run_only.items() if v is not None], cpu_amp); return
     sampler, init, init_params = sampler or 'adls', init or 'class_average', init_params or 'paper'
     which, device = which or 'ema', device or 'auto'
     with _user_errors(prog, ('n', 'sampler', 'init', 'L', 'delta', 'chi', 'n_denoise', 'init_params', 'n_levels',
-                             'batch_size', 'seed', 'which', 'device', 'data_root')):
+                             'batch_size', 'seed', 'which', 'device', 'data_root', 'cpu_amp')):
         for k, v in dict(method=method, nfe=nfe).items():
             if v is not None: raise ValueError(f"--{k} applies only to --pretrained; a run samples with --sampler")
         check_int_range('n', n, 1); check_choice('sampler', sampler, ('adls', 'asams'))
@@ -286,7 +299,7 @@ def dale_sample(
         if chi is not None: check_float_range('chi', chi, 0, 1, lo_open=True)
         if n_denoise is not None: check_int_range('n_denoise', n_denoise, 0)
         check_int_range('batch_size', batch_size, 1); check_int_range('seed', seed, 0)
-        check_choice('which', which, ('ema', 'model'))
+        check_choice('which', which, ('ema', 'model')); amp = _cpu_amp_flag(cpu_amp)
         dev = _check_device(device); _check_folder('data_root', data_root)
         ck = load_checkpoint(run, keys=RUN_KEYS)
         step = int(ck['step']); cfg = TrainConfig.from_dict(ck['config']); del ck
@@ -311,6 +324,9 @@ def dale_sample(
                 for q in parts.iterdir():
                     if q.name != '.lock': q.unlink()
         model, process, cfg = load_run(run, which=which, device=dev)
+    prec = (resolve_cpu_amp(amp, model, 'sample', (info['channels'], info['size'], info['size']),
+                            PROBE_BATCH) if torch.device(dev).type == 'cpu' else dict(setting=amp, cpu_amp=None,
+                                                                                    source=torch.device(dev).type))
     times = None
     if n_levels:
         times = get_times(process.N, n_levels=n_levels)
@@ -320,7 +336,8 @@ def dale_sample(
             x, lab = generate(model, cfg.dataset, n=n, sampler=sampler, init=init, settings=settings, process=process,
                               init_params=init_params, batch_size=batch_size, seed=seed, device=dev,
                               data_root=data_root or cfg.data_root, times=times, progress=not quiet,
-                              return_labels=True, parts_dir=parts, parts_key=dict(step=step, which=which))
+                              return_labels=True, parts_dir=parts, parts_key=dict(step=step, which=which),
+                              cpu_amp='auto' if prec['cpu_amp'] is None else prec['cpu_amp'])
     except OSError as e:
         raise SystemExit(f"{prog}: error: {e}; the finished batches are kept in {parts}: run the same command again "
                          f"to continue") from None
@@ -331,7 +348,7 @@ def dale_sample(
         raise SystemExit(130) from None
     meta = dict(run=str(run), step=step, which=which, dataset=cfg.dataset, sampler=sampler, init=init,
                 init_params=init_params, settings=settings, n_levels=n_levels, seed=seed, batch_size=batch_size,
-                seconds=time.time() - t0)
+                precision=prec, seconds=time.time() - t0)
     try:                                                   # the grid first: a file that exists is a finished set
         save_grid(x[:100], path.with_suffix('.png')); rep = save_samples(x, path, labels=lab, meta=meta, grid=False)
     except OSError as e:
