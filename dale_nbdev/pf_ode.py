@@ -222,13 +222,3 @@ def sigma_max_for_kl(kl: float, dim: int, sigma_min: float = 0.1, log_range=LOG_
         if prior_kl_bound(GeometricGBM(sigma_min, math.exp(mid)), dim, log_range) > kl: lo = mid
         else: hi = mid
     return math.exp(hi)
-
-# `LOG_RANGE` (log of the data range [1, 2]) and `data_independent_init(shape, process, ...)`, the law $\pi$ below,
-# are defined with the other starting laws in chapter 05 (`make_start('data_independent', process, shape=...)`).
-
-# **Checks.** (a) The bound is attained: for a point mass at a corner of the box (e.g. the all-black image,
-# $\log X_0 \equiv 0$) the terminal law is $\mathcal N(D, V)$ per coordinate and the KL to $\pi$ equals the bound; for data
-# spread over the range it is smaller. We compute both by quadrature in $d = 1$ (point mass at 0; half the mass at
-# each end of the range) and require the first to match the bound to $10^{-6}$ relative and the second to lie below it.
-# (b) `data_independent_init` has log-mean $c + D(t)$ and log-sd $\sqrt{V(t)}$ within 5 standard errors, for a
-# process with non-zero log drift (GBM with $\mu = 0$, $D(1) = -0.32$).
