@@ -164,14 +164,17 @@ _INT_FIELDS = dict(steps=1, batch_size=1, accum=1, warmup=0, n_train=0, ckpt_eve
 def check_config(cfg: TrainConfig) -> TrainConfig:
     """Refuse a configuration that would fail later or train nonsense (zero steps, a zero batch, an unknown name, a
     negative learning rate, ...), with one `ValueError` naming the field and its valid range or values. Called by
-    `make_config` and by `train` before any work."""
+    `make_config` and by `train` before any work. Numbers and booleans given as NumPy scalars or 0-d tensors are
+    stored as the Python values they are (the config is written as JSON)."""
     check_choice('dataset', cfg.dataset, DATASET_INFO)
     check_choice('model', cfg.model, (*_NETWORKS, 'toy_mlp'))
-    for k, lo in _INT_FIELDS.items(): check_int_range(k, getattr(cfg, k), lo)
-    check_float_range('lr', cfg.lr, 0, lo_open=True); check_float_range('eps', cfg.eps, 0, lo_open=True)
-    check_float_range('weight_decay', cfg.weight_decay, 0); check_float_range('grad_clip', cfg.grad_clip, 0)
-    check_float_range('ema_decay', cfg.ema_decay, 0, 1, hi_open=True)
-    for b in cfg.betas: check_float_range('betas', b, 0, 1, hi_open=True)
+    for k, lo in _INT_FIELDS.items(): setattr(cfg, k, check_int_range(k, getattr(cfg, k), lo))
+    cfg.lr = check_float_range('lr', cfg.lr, 0, lo_open=True)
+    cfg.eps = check_float_range('eps', cfg.eps, 0, lo_open=True)
+    cfg.weight_decay = check_float_range('weight_decay', cfg.weight_decay, 0)
+    cfg.grad_clip = check_float_range('grad_clip', cfg.grad_clip, 0)
+    cfg.ema_decay = check_float_range('ema_decay', cfg.ema_decay, 0, 1, hi_open=True)
+    cfg.betas = tuple(check_float_range('betas', b, 0, 1, hi_open=True) for b in cfg.betas)
     check_choice('weighting', cfg.weighting, (*WEIGHTINGS, 'precond'))
     check_choice('precond', cfg.precond, ('none', 'log_edm', 'edm'))
     check_choice('time_sampling', cfg.time_sampling, ('uniform', 'log_uniform', 'lognormal'))
@@ -181,9 +184,10 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     check_choice('init', cfg.init, ('class_average', 'lognormal'))
     if cfg.batch_size % cfg.accum:
         raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of accum ({cfg.accum})")
-    for k in ('amp', 'channels_last', 'cpu_channels_last', 'compile', 'fused_adamw'): check_bool(k, getattr(cfg, k))
-    check_bool('cpu_amp', cfg.cpu_amp, also=('auto',))
-    if cfg.tf32 is not None: check_bool('tf32', cfg.tf32)
+    for k in ('amp', 'channels_last', 'cpu_channels_last', 'compile', 'fused_adamw'):
+        setattr(cfg, k, check_bool(k, getattr(cfg, k)))
+    cfg.cpu_amp = check_bool('cpu_amp', cfg.cpu_amp, also=('auto',))
+    if cfg.tf32 is not None: cfg.tf32 = check_bool('tf32', cfg.tf32)
     info = DATASET_INFO[cfg.dataset]
     cfg.build_process().check_sample_shape((info['size'],) if info['channels'] is None
                                            else (info['channels'], info['size'], info['size']))
