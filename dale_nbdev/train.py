@@ -623,11 +623,12 @@ def _resumed_precision(cfg: TrainConfig, state):
     rec = (state or {}).get('precision')
     return rec if cfg.cpu_amp == 'auto' and isinstance(rec, dict) and isinstance(rec.get('cpu_amp'), bool) else None
 
-def _record_precision(out: Path, cfg: TrainConfig, rec: dict, before):
-    """The precision a run computes in (chapter 09b): `config.json`'s `precision` record, and an event when it is
-    not the record `before` of the checkpoint resumed from (a new run, or a changed `cpu_amp`), atomically."""
+def _record_precision(out: Path, cfg: TrainConfig, rec: dict, before, step: int):
+    """The precision a run computes in (chapter 09b): `config.json`'s `precision` record, atomically, and an event
+    at `step` when it was measured (`cpu_amp='auto'`) or differs from the record `before` of the checkpoint resumed."""
     atomic_write_json(dict(cfg.to_dict(), precision=rec), out / 'config.json')
-    if rec != before: _record_event(out, event='precision', **rec)
+    if rec != before and (before is not None or rec.get('setting') == 'auto'):
+        _record_event(out, event='precision', step=step, **rec)
 
 def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: bool = True, callback=None) -> dict:
     """Train the score model of `cfg` (`build_model`) for the M-DSM loss (Eq. 38) under the run's forward process
@@ -715,7 +716,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
                 except NonFiniteLossError as e: stop(e.what, step, e.loss)
                 done = step + 1
                 if done == start + 1 and rank == 0: _record_precision(out, cfg, step_fn.precision,
-                                                                     (state or {}).get('precision'))
+                                                                     (state or {}).get('precision'), done)
                 history.append((done, lv)); win += lv; n_win += 1
                 if done % cfg.log_every == 0 or done == cfg.steps:
                     now = time.perf_counter(); sps = n_win / max(now - t_win, 1e-9)
