@@ -7,14 +7,14 @@ __all__ = ['SPEED_FLAGS', 'BF16_FLAGS', 'SCREEN_BATCH', 'SCREEN_SLOWER', 'PROBE_
            'has_bf16_instructions', 'precision_seconds', 'measure_cpu_amp', 'cache_dir', 'precision_key',
            'choose_cpu_amp', 'resolve_cpu_amp', 'describe_precision']
 
-# %% ../nbs/09b_precision.ipynb #a2184b8a
+# %% ../nbs/09b_precision.ipynb #d1803d13
 import copy, hashlib, json, math, os, platform, time
 from pathlib import Path
 import torch
 from torch import nn
 from ._utils import atomic_write_json, check_bool
 
-# %% ../nbs/09b_precision.ipynb #bd5c0f97
+# %% ../nbs/09b_precision.ipynb #c38b8053
 SPEED_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile', 'asimd', 'bf16', 'sve')
 "CPU flags that decide the speed of float32 and bf16 arithmetic (x86: AVX2, AVX-512, AVX512-BF16, AMX; Arm)."
 
@@ -39,7 +39,7 @@ def has_bf16_instructions(info: dict) -> bool:
     "Whether the CPU described by `info` (`cpu_info()`) lists a native bf16 instruction set."
     return any(f in info['flags'] for f in BF16_FLAGS)
 
-# %% ../nbs/09b_precision.ipynb #d048fd72
+# %% ../nbs/09b_precision.ipynb #bab3f78d
 SCREEN_BATCH, SCREEN_SLOWER = 2, 3.0
 "Batch of the screening probe, and the bf16/fp32 time ratio above which bf16 is refused without a second probe."
 
@@ -74,7 +74,7 @@ def precision_seconds(model: nn.Module, kind: str, shape, batch: int, reps: int 
         return run
     return _best_seconds(call(False), reps), _best_seconds(call(True), reps)
 
-# %% ../nbs/09b_precision.ipynb #0f47fafb
+# %% ../nbs/09b_precision.ipynb #0f9af0e0
 def measure_cpu_amp(model: nn.Module, kind: str, shape, batch: int, measure=precision_seconds) -> dict:
     """The precision for `model` on the CPU by measurement: a screen at `SCREEN_BATCH`, then (unless bf16 is more
     than `SCREEN_SLOWER` times slower there) a probe at min(batch, `PROBE_BATCH`). Returns dict(cpu_amp, fp32_s,
@@ -88,7 +88,7 @@ def measure_cpu_amp(model: nn.Module, kind: str, shape, batch: int, measure=prec
     return dict(cpu_amp=bool(bf16 < BF16_MARGIN * fp32), fp32_s=round(fp32, 6), bf16_s=round(bf16, 6),
                 bf16_over_fp32=round(bf16 / fp32, 4), probe_batch=b, stage=stage)
 
-# %% ../nbs/09b_precision.ipynb #e10fbf51
+# %% ../nbs/09b_precision.ipynb #fb3b5c8c
 def cache_dir() -> Path:
     "The folder of the package's per-machine caches: `$DALE_CACHE`, else `~/.cache/dale_nbdev`."
     return Path(os.environ.get('DALE_CACHE') or Path.home() / '.cache' / 'dale_nbdev')
@@ -118,7 +118,7 @@ def choose_cpu_amp(model: nn.Module, kind: str, shape, batch: int, measure=preci
     except OSError: pass                                 # an unwritable cache costs a new measurement next time
     return dict(rec, source='measured')
 
-# %% ../nbs/09b_precision.ipynb #cfa06e6d
+# %% ../nbs/09b_precision.ipynb #98f3e6b4
 def resolve_cpu_amp(cpu_amp, model: nn.Module, kind: str, shape, batch: int, measure=precision_seconds) -> dict:
     """The record of the CPU precision for `model`: `cpu_amp=True`/`False` as given (`source='forced'`), `'auto'`
     by measurement (`choose_cpu_amp`). Always has `setting` (what was asked) and `cpu_amp` (a bool: bf16 or not)."""
