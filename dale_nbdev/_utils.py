@@ -6,10 +6,10 @@
 __all__ = ['SeedStream', 'stream_seed', 'step_seed', 'stream_generator', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_json', 'atomic_save_torch', 'atomic_save_image', 'expand_time', 'batch_time', 'pick_device',
            'tiny_scale', 'at_scale', 'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_bool',
-           'check_choice', 'check_float_range', 'check_time_grid', 'FolderBusyError', 'FolderLock']
+           'check_choice', 'check_float_range', 'check_time_grid', 'patch', 'FolderBusyError', 'FolderLock']
 
 # %% ../nbs/09_utils.ipynb #a3238856
-import contextlib, enum, errno, functools, json, math, numbers, os, socket, sys, tempfile, time, warnings
+import contextlib, enum, errno, functools, inspect, json, math, numbers, os, socket, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -241,6 +241,17 @@ def check_time_grid(times, name: str = "times") -> torch.Tensor:
         raise ValueError(f"{name} must be strictly decreasing (from noise to data); "
                          f"{name}[{i}] = {float(v[i]):.6g} <= {name}[{i + 1}] = {float(v[i + 1]):.6g}")
     return v
+
+# %% ../nbs/09_utils.ipynb #ed799731
+def patch(f=None, *, cls_method: bool = False):
+    """Add `f` to the class its first parameter is annotated with (`def f(self: Cls, ...)`), as a method, or as a
+    classmethod with `cls_method=True`; returns `f`. Usable as `@patch` and as `@patch(cls_method=True)`."""
+    if f is None: return functools.partial(patch, cls_method=cls_method)
+    cls = next(iter(inspect.signature(f).parameters.values())).annotation
+    if cls is inspect.Parameter.empty or not isinstance(cls, type): raise TypeError(f"@patch: annotate the first parameter of {f.__name__} with a class")
+    f.__qualname__ = f"{cls.__name__}.{f.__name__}"
+    setattr(cls, f.__name__, classmethod(f) if cls_method else f)
+    return f
 
 # %% ../nbs/09_utils.ipynb #64b9576d
 class FolderBusyError(RuntimeError):

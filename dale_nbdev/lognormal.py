@@ -8,7 +8,7 @@ __all__ = ['lognormal_log_prob', 'lognormal_mean', 'lognormal_var', 'LogNormalMi
 # %% ../nbs/00_lognormal.ipynb #428245d9
 import math
 import torch
-from fastcore.basics import patch   # a class is built one method per cell
+from ._utils import patch   # one method per cell, each after its concept (chapter 09)
 
 # %% ../nbs/00_lognormal.ipynb #bdc21c43
 from ._utils import check_positive  # chapter 09: the package's argument checks live in one place

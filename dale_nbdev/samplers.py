@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 from ._utils import (check_choice, check_finite, check_float_range, check_int_range, check_positive, check_time,
                                check_time_grid)
-from fastcore.basics import patch
+from ._utils import patch   # one method per cell, each after its concept (chapter 09)
 from .reverse import reverse_drift, reverse_log_drift, tweedie_log_mean
 from .paper import PAPER_SAMPLER_SETTINGS, PAPER_LOGNORMAL_FIT
 
