@@ -12,7 +12,7 @@ import torch
 from .evaluate import Evaluator, nearest_neighbours, pixel_space
 from .sample import to_uint8, real_uint8, make_score_fn
 from .samplers import class_average_init, make_start
-from .pretrained import (load_pretrained, load_classifier, load_card, sample_pretrained,
+from .pretrained import (DEFAULT_SAMPLER, load_pretrained, load_classifier, load_card, sample_pretrained,
                                    pretrained_class_means, sample_at_nfe)
 
 # %% ../nbs/24_cpu_recipe.ipynb #443cf64f
@@ -68,7 +68,7 @@ def shipped_quality(name: str, n: int = 1000, seed: int = 0, data_root=None) -> 
     ref = train_u8[perm[:n]] if in_train else None
     q = quality_record(to_uint8(x)[0], test_u8, train_u8, load_classifier(name), labels=y, starts=starts, seed=seed,
                        info=card.get('classifier'), novelty_reference_u8=ref, reference_in_train=in_train)
-    return dict(name=name, split=split, n=n, seed=seed, sampler=card['sampler'], sampling_seconds=seconds,
+    return dict(name=name, split=split, n=n, seed=seed, sampler=dict(DEFAULT_SAMPLER), sampling_seconds=seconds,
                 threads=torch.get_num_threads(), quality=q)
 
 # %% ../nbs/24_cpu_recipe.ipynb #459e6b45
