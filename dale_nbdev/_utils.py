@@ -242,7 +242,7 @@ def check_time_grid(times, name: str = "times") -> torch.Tensor:
                          f"{name}[{i}] = {float(v[i]):.6g} <= {name}[{i + 1}] = {float(v[i + 1]):.6g}")
     return v
 
-# %% ../nbs/09_utils.ipynb #ed799731
+# %% ../nbs/09_utils.ipynb #4b5c6fce
 def patch(f=None, *, cls_method: bool = False):
     """Add `f` to the class its first parameter is annotated with (`def f(self: Cls, ...)`), as a method, or as a
     classmethod with `cls_method=True`; returns `f`. Usable as `@patch` and as `@patch(cls_method=True)`."""
