@@ -7,11 +7,13 @@ utilisation of the measured matmul peak, the fast paths' loss agreement with fp3
     python benchmarks/run.py --size full                      # GPU, batch 128, all four networks
     python benchmarks/run.py --size small --threads 2         # CPU, batch 8, paper widths
     python benchmarks/run.py --size smoke                     # seconds: narrow networks, batch 4
+    python benchmarks/run.py --laptop --threads 2 --tag avx2  # end to end on this CPU -> results/bench/laptop_TAG.json
 """
-import argparse, json, sys
+import argparse, json, os, sys
 from pathlib import Path
 import torch
 from dale_nbdev.bench import run_benchmarks, results_markdown, SPEED_CONFIGS, BENCH_MODELS, SIZES
+from dale_nbdev.bench import laptop_benchmark, laptop_markdown
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,8 +30,20 @@ def main(argv=None):
     p.add_argument('--repeat-baseline', type=int, choices=(0, 1), help="run fp32_eager again at the end to show drift (default: the size's)")
     p.add_argument('--threads', type=int, help='torch.set_num_threads (CPU runs)')
     p.add_argument('--out', default='bench_results', help='output folder (default: ./bench_results)')
+    p.add_argument('--laptop', action='store_true', help='end-to-end CPU numbers of a shipped model (chapter 15, section 11)')
+    p.add_argument('--tag', default=None, help='--laptop: name of the record, results/bench/laptop_TAG.json')
     a = p.parse_args(argv)
-    if a.threads: torch.set_num_threads(a.threads)
+    if a.threads:
+        torch.set_num_threads(a.threads); os.environ['OMP_NUM_THREADS'] = str(a.threads)   # the timed subprocesses too
+    if a.laptop:
+        rec = laptop_benchmark()
+        rec.update(command=' '.join(['python', 'benchmarks/run.py', *(sys.argv[1:] if argv is None else argv)]),
+                   env={k: os.environ[k] for k in ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA') if k in os.environ},
+                   load_average=os.getloadavg())
+        out = Path('results/bench') / f"laptop_{a.tag or rec['cpu']['capability'].lower()}.json"
+        out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(rec, indent=1) + '\n')
+        print(laptop_markdown([rec]) + f"\n\nwrote {out}")
+        return rec
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     size = a.size or ('full' if device.type == 'cuda' else 'small')
     res = run_benchmarks(size, device=device, models=a.models, paths=a.paths, sample_paths=a.sample_paths, batch=a.batch,
