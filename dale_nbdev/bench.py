@@ -509,11 +509,12 @@ def laptop_benchmark(name: str = 'mnist', n_grid: int = 64, n_many: int = 1000, 
 def laptop_markdown(recs) -> str:
     "One markdown table of `laptop_benchmark` records, one row per CPU (model, flags, kernels, threads)."
     rows = ['| CPU (flags; torch kernels; threads) | grid of 64, cold / warm cache | 1000 samples | '
-            'cpu-preset step, fp32 / bf16 | auto picks |', '|---|---|---|---|---|']
+            'cpu-preset step, fp32 / bf16 | auto picks | load at the end |', '|---|---|---|---|---|---|']
     for r in recs:
         c, g, m, t = r['cpu'], r['grid'], r['many'], r['train']
         prec = lambda b: 'bf16' if b else 'fp32'
         rows.append(f"| {c['model']} ({', '.join(c['flags'])}; {c['capability']}; {r['threads']}) | "
                     f"{g['cold_s']:.1f} s / {g['warm_s']:.1f} s | {m['images_per_s']:.0f} img/s ({prec(m['precision'])}) | "
-                    f"{t['fp32_s']:.2f} s / {t['bf16_s']:.2f} s | sample: {prec(m['precision'])}, train: {prec(t['auto'])} |")
+                    f"{t['fp32_s']:.2f} s / {t['bf16_s']:.2f} s | sample: {prec(m['precision'])}, train: {prec(t['auto'])} | "
+                    f"{r.get('load_average', ['?'])[0]:.2f} |")
     return '\n'.join(rows)
