@@ -257,10 +257,15 @@ def patch(f=None, *, cls_method: bool = False):
 class FolderBusyError(RuntimeError):
     "Another live process holds the folder's `FolderLock`."
 
-def _lock_holder(fd) -> str:
-    "Who holds the lock, as recorded in the lock file by the holder."
-    try: d = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-    except (OSError, ValueError): d = {}
+def _lock_holder(fd, wait: float = 2.0) -> str:
+    """Who holds the lock, as recorded in the lock file by the holder. The holder writes it just after taking the
+    lock, so an empty or half-written record is read again for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try: d = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        except (OSError, ValueError): d = {}
+        if d or time.monotonic() > deadline: break
+        time.sleep(0.02)
     if not d: return "holder unknown"
     return f"pid {d.get('pid')} on {d.get('host')}, since {d.get('since')}: {' '.join(d.get('argv', []))[:200]}"
 
