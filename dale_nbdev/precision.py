@@ -105,7 +105,7 @@ def _read_cache(path: Path) -> dict:
     return table if isinstance(table, dict) else {}
 
 def choose_cpu_amp(model: nn.Module, kind: str, shape, batch: int, measure=precision_seconds) -> dict:
-    """`measure_cpu_amp`'s record for this machine, from the cache when it holds one (`source='cached'`), else
+    """`measure_cpu_amp`'s record for the CPU it runs on, from the cache when it holds one (`source='cached'`), else
     measured and cached (`source='measured'`); the record also names the CPU and its flags."""
     info = cpu_info(); path = cache_dir() / 'precision.json'
     key = precision_key(info, kind, model, shape, batch)
