@@ -135,7 +135,8 @@ class GBM(MultiplicativeProcess):
 
 # %% ../nbs/01_gbm.ipynb #q01simul
 @patch
-def simulate(self: MultiplicativeProcess, x0, t_end, n_steps, scheme="em", generator=None, noise=None, return_path=False):
+def simulate(self: MultiplicativeProcess, x0, t_end, n_steps, scheme="em", *, generator=None, noise=None,
+             return_path=False):
     """Simulate the forward SDE from `x0` at t=0 to `t_end` on a uniform grid of `n_steps` steps.
     `scheme`: "em" Euler-Maruyama of Eq. 5 in ambient space (can leave $\\mathbb{R}_+$ for large steps);
     "log" Euler-Maruyama of Eq. 8 in log space (App. C Eq. 34; exact in law for constant coefficients);

@@ -9,7 +9,6 @@ __all__ = ['reverse_drift', 'reverse_log_drift', 'reverse_sde_sample', 'oracle_s
 # %% ../nbs/02_reverse_sde.ipynb #64a16439
 import math
 import torch
-from tqdm.auto import tqdm
 from ._utils import batch_time, check_positive, expand_time
 from .lognormal import example_mixture
 from .gbm import GBM, paper_process
@@ -38,14 +37,14 @@ def _uniform_grid(t_start, t_end, n_steps):
     return [float(t_start) - i * dt for i in range(n_steps)] + [float(t_end)], [dt] * n_steps
 
 @torch.no_grad()
-def reverse_sde_sample(score_fn, x, process, t_start=1.0, t_end=1e-3, n_steps=1000, scheme="log", generator=None,
-                       callback=None, *, times=None, disable=True):
+def reverse_sde_sample(score_fn, x, process, t_start=1.0, t_end=1e-3, *, n_steps=1000, scheme="log", generator=None,
+                       callback=None, times=None):
     """Reverse Euler-Maruyama: integrate the reverse-time SDE from `t_start` down to `t_end` with `n_steps` uniform
     steps (or along the decreasing grid `times`), starting from `x` (samples of $p_{t_{start}}$).
     `score_fn(x, t) -> h` with `t` a (B,) tensor. `scheme="log"`: Eq. 11 discretised in log space (Eq. 13,
     sign-preserving); `scheme="ambient"`: Eq. 7 discretised in ambient space (Eq. 12, sign-agnostic; may leave
     $\\mathbb{R}_+$). `callback(dict(x, i, t, t_next, h, denoised))` after every step (`denoised`: Tweedie's estimate
-    from the state before the step); `disable=False` shows a progress bar. Returns the samples at the last time."""
+    from the state before the step). Returns the samples at the last time."""
     if scheme not in ("log", "ambient"): raise ValueError(f"unknown scheme {scheme!r}")
     if times is None: ts, dts = _uniform_grid(t_start, t_end, n_steps)
     else:
@@ -53,7 +52,7 @@ def reverse_sde_sample(score_fn, x, process, t_start=1.0, t_end=1e-3, n_steps=10
         dts = [a - b for a, b in zip(ts[:-1], ts[1:])]
     x = x.clone()
     if scheme == "log": check_positive(x, "x_init")
-    for i in tqdm(range(len(dts)), disable=disable, desc=f"reverse EM ({scheme})"):
+    for i in range(len(dts)):
         t, dt = ts[i], dts[i]
         tb = torch.full((x.shape[0],), t, dtype=x.dtype, device=x.device)
         h = score_fn(x, tb)
@@ -117,7 +116,7 @@ def sliced_wasserstein(x, y, n_projections: int = 128, generator=None):
     return ((px - py) ** 2).mean().sqrt()
 
 # %% ../nbs/02_reverse_sde.ipynb #bf339e08
-def oracle_demo(mixture=None, process=None, n: int = 4000, n_steps: int = 1000, t_end: float = 1e-3,
+def oracle_demo(mixture=None, process=None, *, n: int = 4000, n_steps: int = 1000, t_end: float = 1e-3,
                 scheme: str = "log", n_projections: int = 256, seed: int = 0) -> dict:
     """Chapter 02's decisive check as one call: sample the exact terminal law $p_1$ of `mixture` (default
     `example_mixture()`) under `process` (default `paper_process()`), run the reverse-time SDE with the exact Hyvärinen
@@ -127,7 +126,8 @@ def oracle_demo(mixture=None, process=None, n: int = 4000, n_steps: int = 1000, 
     process = paper_process() if process is None else process
     g = torch.Generator().manual_seed(seed)
     x1 = mixture.diffuse(process, 1.0).sample(n, generator=g)
-    xs = reverse_sde_sample(oracle_score_fn(mixture, process), x1, process, 1.0, t_end, n_steps, scheme, generator=g)
+    xs = reverse_sde_sample(oracle_score_fn(mixture, process), x1, process, 1.0, t_end, n_steps=n_steps, scheme=scheme,
+                            generator=g)
     data_a, data_b = mixture.sample(n, generator=g), mixture.sample(n, generator=g)
     sw = lambda a, b: sliced_wasserstein(torch.log(a), torch.log(b), n_projections, torch.Generator().manual_seed(seed + 1)).item()
     ok = bool((xs > 0).all())
