@@ -43,7 +43,7 @@ def mesm_loss(h_pred, h_true, weight=None, reduction="mean"):
     if weight is not None: per = per * weight
     return per.mean() if reduction == "mean" else per
 
-def mdsm_loss(model, x0, process, t=None, generator=None, weighting="none", z=None, reduction="mean"):
+def mdsm_loss(model, x0, process, t=None, generator=None, *, weighting="none", z=None, reduction="mean"):
     """Multiplicative denoising score matching, Eq. 15, by the Monte Carlo estimator Eq. 38.
     For each clean $x_0$ (B, ...): $t = k/N$, $k$ uniform on $\\{1..N\\}$ (or the given `t`, float or (B,)),
     $x_t = x_0\\circ\\exp(D(t) + \\sqrt{V(t)}z)$ (Eq. 6, `process.sample`), target $h^* = $ `process.cond_hyvarinen_score` (Eq. 16),

@@ -119,7 +119,7 @@ def choose_cpu_amp(model: nn.Module, kind: str, shape, batch: int, measure=preci
     return dict(rec, source='measured')
 
 # %% ../nbs/09b_precision.ipynb #98f3e6b4
-def resolve_cpu_amp(cpu_amp, model: nn.Module, kind: str, shape, batch: int, measure=precision_seconds) -> dict:
+def resolve_cpu_amp(cpu_amp, model: nn.Module, kind: str, shape, batch: int, *, measure=precision_seconds) -> dict:
     """The record of the CPU precision for `model`: `cpu_amp=True`/`False` as given (`source='forced'`), `'auto'`
     by measurement (`choose_cpu_amp`). Always has `setting` (what was asked) and `cpu_amp` (a bool: bf16 or not)."""
     v = check_bool('cpu_amp', cpu_amp, also=('auto',))
