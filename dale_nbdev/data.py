@@ -276,7 +276,7 @@ def _load_toy(train: bool, n=None, generator=None):
     return x.float(), y.long()
 
 # %% ../nbs/10_data.ipynb #13b99d77
-def load_dataset(name: str, root=None, train: bool = True, download=None, verify: bool = True,
+def load_dataset(name: str, root=None, train: bool = True, *, download=None, verify: bool = True,
                  cache=None, n=None, generator=None) -> TensorDataset:
     """`TensorDataset(x, y)`: `x` float32 (N, C, H, W) in [1, 2] (x = 1 + u, Sec. 6), `y` int64 labels.
     `name` in 'mnist', 'fashion_mnist', 'kmnist', 'cifar10', 'toy'. Root: `root`, else env DALE_DATA, else ./data.
@@ -300,7 +300,7 @@ def _pool_moments(stats):
     v = sum(c * (sd ** 2 + mu ** 2) for c, mu, sd in stats) / n - m ** 2
     return m, torch.sqrt(torch.clamp(v, min=0))
 
-def terminal_lognormal_fit(x0: torch.Tensor, process=None, t: float = 1.0, per_channel: bool = False,
+def terminal_lognormal_fit(x0: torch.Tensor, process=None, t: float = 1.0, *, per_channel: bool = False,
                            generator=None, chunk: int = 4096):
     """Sec. 6.2 / Table 2: push `x0` (N, C, H, W) through the forward process to time `t` (Eq. 6, `process.sample`, default
     `paper_process()`) and fit a Gaussian to the log-pixels with `dale_nbdev.samplers.fit_lognormal`; returns

@@ -125,7 +125,7 @@ def _classifier_data(dataset, data_root):
         note = 'no train split available: trained on test[:8000], accuracy on test[8000:]'
     return to_uint8(tr[0])[0], tr[1], to_uint8(te[0])[0], te[1], note
 
-def train_domain_classifier(dataset: str, epochs: int = 2, n_train=None, batch_size: int = 128, lr: float = 5e-3,
+def train_domain_classifier(dataset: str, *, epochs: int = 2, n_train=None, batch_size: int = 128, lr: float = 5e-3,
                             seed: int = 0, data_root=None, progress: bool = False):
     "Train a `DomainClassifier` (Adam, one-cycle schedule, cross-entropy). Returns (model, info with test accuracy)."
     info = DATASET_INFO[dataset]
@@ -170,8 +170,8 @@ def get_domain_classifier(dataset: str, cache=None, data_root=None, retrain: boo
 
 # %% ../nbs/13b_features.ipynb #04947739
 @torch.no_grad()
-def extract_features(extractor: nn.Module, u8: torch.Tensor, batch_size: int = 256, device='cpu', rgb: bool = False,
-                     progress: bool = False) -> torch.Tensor:
+def extract_features(extractor: nn.Module, u8: torch.Tensor, batch_size: int = 256, device='cpu', *,
+                     rgb: bool = False, progress: bool = False) -> torch.Tensor:
     "Features (N, d), float64, of uint8 images in batches (gray replicated to RGB when `rgb`, as Inception needs)."
     extractor = extractor.to(device).eval()
     out = []
