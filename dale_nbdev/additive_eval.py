@@ -4,18 +4,21 @@
 
 # %% auto #0
 __all__ = ['EDM_STARTS', 'snr_matched_sigma', 'edm_sample', 'read_train_log', 'additive_quality', 'additive_nfe_sweep',
-           'sweep_point', 'additive_record', 'write_additive_results', 'gbm_twin_record', 'write_gbm_twin']
+           'sweep_point', 'additive_record', 'write_additive_results', 'gbm_twin_record', 'write_gbm_twin',
+           'gbm_quality', 'gbm_nfe_sweep', 'sweep_floor', 'equal_compute_record', 'write_equal_compute']
 
 # %% ../nbs/26b_additive_vs_gbm.ipynb #68b7723e
 import json, math, time
 from pathlib import Path
 import torch
+from .gbm import paper_process
 from ._utils import stream_generator, check_int_range, check_choice
 from .additive import AdditiveVE, edm_heun, edm_nfe, edm_start
 from .train import load_run, checkpoint_step
 from .evaluate import Evaluator
 from .sample import to_uint8, real_uint8, make_score_fn, save_grid
-from .pretrained import load_classifier, load_card, pretrained_class_means, sample_pretrained
+from .pretrained import (load_classifier, load_card, pretrained_class_means, sample_pretrained,
+                                   DEFAULT_SAMPLER)
 from .quality import quality_record, nfe_sweep
 from .samplers import class_average_init, make_start
 
@@ -136,12 +139,14 @@ def additive_record(run, dataset: str, n: int = 200, nfes=(9, 19), seed: int = 0
 
 # %% ../nbs/26b_additive_vs_gbm.ipynb #fb1ca9c0
 def write_additive_results(run, dataset: str, results_dir, n: int = 200, nfes=(9, 19), seed: int = 0,
-                           gbm_process=None, n_grid: int = 64) -> dict:
-    """The record of a trained additive run, written to `results_dir/<dataset>/additive.json`: the run (config,
+                           gbm_process=None, n_grid: int = 64,
+                           stem: str = 'additive_400') -> dict:
+    """The record of a trained additive run, written to `results_dir/<dataset>/<stem>.json`: the run (config,
     step, training log); `additive_record` of its EMA weights with FID against `nfes`; and of its raw weights with
-    the fairness controls. Beside it two PNG grids of `n_grid` samples: the additive model's (EMA weights, first
-    samples; `additive_grid.png`) and the shipped GBM model's (`sample_pretrained`, Heun at 35 NFE from class
-    averages as the additive samples' sampler, the same seed; `gbm_grid.png`)."""
+    the fairness controls. Beside it PNG grids of `n_grid` samples: the additive model's (EMA weights, first
+    samples; `<stem>_grid.png`; raw weights `<stem>_grid_raw.png`) and the shipped GBM model's
+    (`sample_pretrained`, Heun at 35 NFE from class averages as the additive samples' sampler, the same seed;
+    `<stem>_gbm_grid.png`)."""
     out = Path(results_dir) / dataset
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_run(run)[2]
@@ -149,11 +154,11 @@ def write_additive_results(run, dataset: str, results_dir, n: int = 200, nfes=(9
     rec['ema'], x = additive_record(run, dataset, n=n, nfes=nfes, seed=seed, which='ema', controls=False)
     rec['model'], x_raw = additive_record(run, dataset, n=n, nfes=(), seed=seed, gbm_process=gbm_process,
                                           which='model', controls=True)
-    save_grid(x[:n_grid].clamp(1, 2), out / 'additive_grid.png', nrow=8)
-    save_grid(x_raw[:n_grid].clamp(1, 2), out / 'additive_grid_raw.png', nrow=8)
+    save_grid(x[:n_grid].clamp(1, 2), out / f'{stem}_grid.png', nrow=8)
+    save_grid(x_raw[:n_grid].clamp(1, 2), out / f'{stem}_grid_raw.png', nrow=8)
     save_grid(sample_pretrained(dataset, n_grid, seed=seed, method='heun', nfe=35, start='class_average'),
-              out / 'gbm_grid.png', nrow=8)
-    (out / 'additive.json').write_text(json.dumps(rec, indent=1))
+              out / f'{stem}_gbm_grid.png', nrow=8)
+    (out / f'{stem}.json').write_text(json.dumps(rec, indent=1))
     return rec
 
 # %% ../nbs/26b_additive_vs_gbm.ipynb #6559b13f
@@ -172,10 +177,93 @@ def gbm_twin_record(run, dataset: str, n: int = 200, seed: int = 0, nfe: int = 3
         out[which] = nfe_sweep(model, process, ev, starts, dict(heun=[nfe]), {}, seed=seed, progress=False)
     return out
 
-def write_gbm_twin(run, dataset: str, results_dir, **kw) -> dict:
-    "`gbm_twin_record` of `run`, added as 'gbm_twin' to `results_dir/<dataset>/additive.json` (which must exist)."
-    path = Path(results_dir) / dataset / 'additive.json'
+def write_gbm_twin(run, dataset: str, results_dir, stem: str = 'additive_400', **kw) -> dict:
+    "`gbm_twin_record` of `run`, added as 'gbm_twin' to `results_dir/<dataset>/<stem>.json` (which must exist)."
+    path = Path(results_dir) / dataset / f'{stem}.json'
     rec = json.loads(path.read_text())
     rec['gbm_twin'] = gbm_twin_record(run, dataset, **kw)
     path.write_text(json.dumps(rec, indent=1))
     return rec['gbm_twin']
+
+# %% ../nbs/26b_additive_vs_gbm.ipynb #4ba8963c
+def gbm_quality(dataset: str, n: int = 1000, seed: int = 0, *, method=None, nfe=None, start=None,
+                data_root=None) -> tuple:
+    """(record, samples) of a shipped GBM model in the protocol of `additive_quality`: `quality_record` of `n` samples
+    of `sample_pretrained` (its `DEFAULT_SAMPLER`, or `method` / `nfe` / `start`), with the sampler and timing."""
+    card = load_card(dataset)
+    test_u8 = real_uint8(dataset, 'test', data_root=data_root)
+    train_u8 = real_uint8(dataset, card['split'], data_root=data_root)
+    t0 = time.perf_counter()
+    x, y = sample_pretrained(dataset, n, seed=seed, method=method, nfe=nfe, start=start, return_labels=True)
+    seconds = time.perf_counter() - t0
+    in_train = card['split'] == 'test'
+    perm = torch.randperm(len(train_u8), generator=torch.Generator().manual_seed(seed + 1))
+    q = quality_record(to_uint8(x)[0], test_u8, train_u8, load_classifier(dataset), labels=y, seed=seed,
+                       info=card.get('classifier'), novelty_reference_u8=train_u8[perm[:n]] if in_train else None,
+                       reference_in_train=in_train)
+    sampler = {**DEFAULT_SAMPLER, **{k: v for k, v in dict(method=method, nfe=nfe, start=start).items() if v}}
+    return dict(n=n, seed=seed, sampler=sampler, sampling_seconds=seconds, threads=torch.get_num_threads(),
+                quality=q), x
+
+
+# %% ../nbs/26b_additive_vs_gbm.ipynb #c3d259d7
+def gbm_nfe_sweep(dataset: str, nfes=(6, 12, 24), n: int = 200, seed: int = 0, method: str = 'dpmpp_2m',
+                  start: str = 'class_average', data_root=None) -> list:
+    """Domain FID/KID and class TV of `n` samples of a shipped GBM model at each NFE of `method`: the protocol of
+    `additive_nfe_sweep` (one evaluator against the test split, the same seed at every NFE)."""
+    ev = Evaluator(real_uint8(dataset, 'test', data_root=data_root), classifier=load_classifier(dataset), seed=seed)
+    out = []
+    for nfe in nfes:
+        t0 = time.perf_counter()
+        x = sample_pretrained(dataset, n, seed=seed, method=method, nfe=nfe, start=start)
+        sec = time.perf_counter() - t0
+        u8, rep = to_uint8(x)
+        m = ev(u8)['domain']
+        out.append(dict(method=method, start=start, nfe=nfe, fid=m['fid'], kid=m['kid_mean'], class_tv=m['class_tv'],
+                        classes_covered=m['classes_covered'], seconds=sec))
+    return out
+
+def sweep_floor(dataset: str, n: int = 200, seed: int = 0, data_root=None) -> float:
+    "The domain FID of `n` random training images against the test split: the floor of a sweep of `n` samples."
+    split = load_card(dataset)['split']
+    train_u8 = real_uint8(dataset, split, data_root=data_root)
+    ev = Evaluator(real_uint8(dataset, 'test', data_root=data_root), classifier=load_classifier(dataset), seed=seed)
+    idx = torch.randperm(len(train_u8), generator=torch.Generator().manual_seed(seed))[:n]
+    return ev(train_u8[idx])['domain']['fid']
+
+
+# %% ../nbs/26b_additive_vs_gbm.ipynb #8d933255
+def equal_compute_record(run, dataset: str, n: int = 1000, sweep_n: int = 200, seed: int = 0,
+                         additive_nfes=(9, 19, 35), gbm_nfes=(6, 12, 24), data_root=None) -> tuple:
+    """(record, additive samples, GBM samples): a trained additive run against the shipped GBM model of `dataset`
+    (the same `cpu` preset, steps and data). Quality of `n` samples each (`additive_quality` / `gbm_quality`): the
+    additive model from EDM's noise and from the class mean plus the SNR-matched noise level; the GBM with
+    `DEFAULT_SAMPLER` from class averages and from Table 2's data-free log-normal start. FID against NFE on `sweep_n`
+    samples for each model's best sampler (EDM Heun; DPM-Solver++(2M) in log space), with that sample size's floor."""
+    kw = dict(seed=seed, data_root=data_root)
+    model, process, cfg = load_run(run)
+    sigma = snr_matched_sigma(paper_process(), process)
+    rec = dict(dataset=dataset, config=cfg.to_dict(), step=checkpoint_step(run), train_log=read_train_log(run),
+               gbm_card=dict(steps=load_card(dataset)['steps'], final_loss=load_card(dataset)['final_loss']))
+    add_noise, x_add = additive_quality(run, dataset, n=n, nfe=35, **kw)
+    add_mean = additive_quality(run, dataset, n=n, nfe=35, start='class_mean', sigma_start=sigma, **kw)[0]
+    gbm_avg, x_gbm = gbm_quality(dataset, n, start='class_average', **kw)
+    gbm_free = gbm_quality(dataset, n, start='lognormal', **kw)[0]
+    rec['additive'] = dict(noise=add_noise, class_mean=add_mean)
+    rec['gbm'] = dict(class_average=gbm_avg, lognormal=gbm_free)
+    rec['sweep'] = dict(n=sweep_n, floor_fid=sweep_floor(dataset, sweep_n, **kw),
+                        additive=additive_nfe_sweep(run, dataset, additive_nfes, n=sweep_n, **kw),
+                        gbm=gbm_nfe_sweep(dataset, gbm_nfes, n=sweep_n, **kw))
+    return rec, x_add, x_gbm
+
+def write_equal_compute(run, dataset: str, results_dir, n_grid: int = 64, **kw) -> dict:
+    """`equal_compute_record` of `run` written to `results_dir/<dataset>/additive.json`, with the first `n_grid`
+    samples of each model as PNG grids beside it (`additive_grid.png`, `gbm_grid.png`)."""
+    out = Path(results_dir) / dataset
+    out.mkdir(parents=True, exist_ok=True)
+    rec, x_add, x_gbm = equal_compute_record(run, dataset, **kw)
+    save_grid(x_add[:n_grid].clamp(1, 2), out / 'additive_grid.png', nrow=8)
+    save_grid(x_gbm[:n_grid], out / 'gbm_grid.png', nrow=8)
+    (out / 'additive.json').write_text(json.dumps(rec, indent=1))
+    return rec
+
