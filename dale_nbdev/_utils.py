@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['SeedStream', 'stream_seed', 'step_seed', 'stream_generator', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_json', 'atomic_save_torch', 'atomic_save_image', 'expand_time', 'batch_time', 'pick_device',
-           'tiny_scale', 'at_scale', 'check_positive', 'check_finite', 'check_time', 'check_int_range', 'check_bool',
-           'check_choice', 'check_float_range', 'check_time_grid', 'patch', 'FolderBusyError', 'FolderLock']
+           'tiny_scale', 'at_scale', 'tensor_checks_enabled', 'tensor_checks', 'check_positive', 'check_finite',
+           'check_time', 'check_int_range', 'check_bool', 'check_choice', 'check_float_range', 'check_time_grid',
+           'patch', 'FolderBusyError', 'FolderLock']
 
 # %% ../nbs/09_utils.ipynb #a3238856
 import contextlib, enum, errno, functools, inspect, json, math, numbers, os, socket, sys, tempfile, time, warnings
@@ -147,9 +148,25 @@ def at_scale(full, tiny):
     return tiny if tiny_scale() else full
 
 # %% ../nbs/09_utils.ipynb #aec2007b
+_TENSOR_CHECKS = dict(on=True)
+
+def tensor_checks_enabled() -> bool:
+    "Whether the value checks of tensors run (`check_positive`, `check_time` of a tensor, the networks' `log_input`)."
+    return _TENSOR_CHECKS['on']
+
+@contextlib.contextmanager
+def tensor_checks(enabled: bool = True):
+    """Within the block the value checks of tensors run (`enabled`) or are skipped. Each reads a device tensor on the
+    host, which on a GPU waits for every queued kernel: a trainer checks its first steps, then runs without them."""
+    before = _TENSOR_CHECKS['on']; _TENSOR_CHECKS['on'] = bool(enabled)
+    try: yield
+    finally: _TENSOR_CHECKS['on'] = before
+
 def check_positive(x: torch.Tensor, name: str = "x") -> torch.Tensor:
-    "Raise a `ValueError` unless every entry of `x` is strictly positive (we are about to take its log)."
+    """Raise a `ValueError` unless every entry of `x` is strictly positive (we are about to take its log); skipped
+    under `tensor_checks(False)`."""
     x = torch.as_tensor(x)
+    if not tensor_checks_enabled(): return x
     if not bool((x > 0).all()):
         n_bad = int((~(x > 0)).sum())
         raise ValueError(f"{name} must be strictly positive (log of a non-positive value); {n_bad} of {x.numel()} entries are not")
@@ -165,7 +182,9 @@ def check_finite(x, name: str = "x"):
     return x
 
 def check_time(t, name: str = "t", allow_zero: bool = False):
-    "Raise a `ValueError` unless `t` (a number or tensor of times) is finite and in (0, 1] (`allow_zero`: [0, 1])."
+    """Raise a `ValueError` unless `t` (a number or tensor of times) is finite and in (0, 1] (`allow_zero`: [0, 1]);
+    a tensor is not checked under `tensor_checks(False)`."""
+    if torch.is_tensor(t) and not tensor_checks_enabled(): return t
     v = torch.as_tensor(t, dtype=torch.float64)
     if v.numel() and not bool((torch.isfinite(v) & ((v >= 0) if allow_zero else (v > 0)) & (v <= 1)).all()):
         got = f"{float(v)}" if v.numel() == 1 else f"values in [{float(v.min())}, {float(v.max())}]"
