@@ -88,7 +88,7 @@ def _start_law(init, process, shape, train_x, train_y, init_params, dataset, gen
     if init_params == 'paper' and dataset in PAPER_LOGNORMAL_FIT:
         return samplers.make_start(init, process, dataset=dataset, shape=shape)
     mu, sd = samplers.fit_lognormal(process.sample(train_x, 1.0, generator=generator))
-    return samplers.make_start(init, process, mu_hat=mu, sigma_hat=sd, shape=shape)
+    return samplers.make_start(init, process, fit=(mu, sd), shape=shape)
 
 def _model_device(model):
     p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
@@ -115,7 +115,7 @@ def _load_part(path: Path, idx: range):
     except Exception: return None
     return (d['x'], d['labels']) if isinstance(d, dict) and d.get('index') == [idx.start, idx.stop] else None
 
-def generate(model, dataset: str, n: int = 64, sampler: str = 'adls', init: str = 'class_average', settings=None,
+def generate(model, dataset: str, *, n: int = 64, sampler: str = 'adls', init: str = 'class_average', settings=None,
              process=None, train_x=None, train_y=None, init_params: str = 'paper', batch_size: int = 256,
              seed: int = 0, device=None, data_root=None, times=None, progress: bool = True,
              return_labels: bool = False, parts_dir=None, parts_key=None, cpu_amp='auto'):
@@ -153,14 +153,15 @@ def generate(model, dataset: str, n: int = 64, sampler: str = 'adls', init: str 
                    [float(v) for v in torch.as_tensor(times).flatten()])
         try: parts = _open_parts(parts_dir, key)
         except BaseException: lock.release(); raise
-    try: xs, ys = _draw(run, score_fn, start, process, st, n, batch_size, shape, seed, device, times, progress, parts)
+    try: xs, ys = _draw(run, score_fn, start, process, samplers.SamplerSettings.of(st), n=n, batch_size=batch_size,
+                        seed=seed, device=device, times=times, progress=progress, parts=parts)
     finally:
         if parts is not None: lock.release()
     x = torch.cat(xs)
     return (x, None if ys[0] is None else torch.cat(ys)) if return_labels else x
 
 # %% ../nbs/13_sampling_eval.ipynb #bd4ba5bf
-def _draw(run, score_fn, start, process, st, n, batch_size, shape, seed, device, times, progress, parts):
+def _draw(run, score_fn, start, process, st, *, n, batch_size, seed, device, times, progress, parts):
     "The batches of `generate`, each loaded from `parts` when finished before, else drawn (and kept there)."
     xs, ys = [], []
     for off in range(0, n, batch_size):
@@ -171,21 +172,21 @@ def _draw(run, score_fn, start, process, st, n, batch_size, shape, seed, device,
             xs.append(got[0]); ys.append(got[1]); continue
         x0, lab = start.sample_rows(idx, row_generators(seed, 'sample_init', idx, device), device=device)
         g = row_generators(seed, 'sampler', idx, device)
-        x = run(score_fn, x0, process, st['delta'], L=st['L'], chi=st['chi'], n_denoise=st['n_denoise'], generator=g,
-                times=times, disable=not progress)
+        x = run(score_fn, x0, process, st, generator=g, times=times, disable=not progress)
         xs.append(x.float().cpu()); ys.append(lab)
         if f is not None: atomic_save_torch(dict(index=[idx.start, idx.stop], x=xs[-1], labels=lab), f)
     return xs, ys
 
-def denoise_samples(model, x, process, sampler: str, delta: float, n_denoise: int, times=None,
+def denoise_samples(model, x, process, sampler: str, delta: float, *, n_denoise: int, times=None,
                     batch_size: int = 1000):
     """The terminal denoising loop of Algorithms 1-2 ($n$ noise-free steps at the last level $t_1$ of the grid
     `times`, default $1/N$) applied to samples `x` of the annealed loop: `samplers.adls`/`asams` with L = 0."""
     fn, dev = getattr(samplers, sampler), _model_device(model)
     score_fn = make_score_fn(model, dev)
     t1 = (samplers.get_times(process.N) if times is None else torch.as_tensor(times, dtype=torch.float64))[-1:]
-    return torch.cat([fn(score_fn, x[i:i + batch_size].to(dev), process, delta, L=0, n_denoise=n_denoise, times=t1,
-                         disable=True).float().cpu() for i in range(0, len(x), batch_size)])
+    st = samplers.SamplerSettings(delta, L=0, n_denoise=n_denoise)
+    return torch.cat([fn(score_fn, x[i:i + batch_size].to(dev), process, st, times=t1, disable=True).float().cpu()
+                      for i in range(0, len(x), batch_size)])
 
 # %% ../nbs/13_sampling_eval.ipynb #50afc46d
 def to_uint8(x: torch.Tensor):
@@ -251,21 +252,23 @@ def sweep(sample_fn, grid: dict, metric_fn, key=None, progress: bool = True) -> 
     if key is not None: recs.sort(key=lambda r: r.get(key, float('inf')))
     return recs
 
-def grid_search(model, dataset: str, deltas, Ls, chis, metric_fn, n: int = 1024, sampler: str = 'adls',
-                init: str = 'class_average', key='fid', n_denoise: int = 0, seed: int = 0, progress: bool = True,
-                **gen_kw):
-    """The (delta, L, chi) grid search of Sec. 6.3: `n` (1024 in the paper) samples per setting, ranked by `key` of
+def grid_search(model, dataset: str, grid: dict, metric_fn, *, n: int = 1024, sampler: str = 'adls',
+                init: str = 'class_average', key='fid', seed: int = 0, progress: bool = True, **gen_kw):
+    """The (delta, L, chi) grid search of Sec. 6.3: `grid` maps `SamplerSettings` fields (delta, L, chi, n_denoise)
+    to lists of values (n_denoise 0 unless listed), `n` (1024 in the paper) samples per setting, ranked by `key` of
     `metric_fn`; `gen_kw` go to `generate` (`process=` is required there)."""
-    def sample_fn(delta, L, chi):
+    def sample_fn(**setting):
         return generate(model, dataset, n=n, sampler=sampler, init=init, seed=seed, progress=False,
-                        settings=dict(delta=delta, L=L, chi=chi, n_denoise=n_denoise), **gen_kw)
-    return sweep(sample_fn, dict(delta=list(deltas), L=list(Ls), chi=list(chis)), metric_fn, key=key, progress=progress)
+                        settings=dict(dict(n_denoise=0), **setting), **gen_kw)
+    return sweep(sample_fn, {k: list(v) for k, v in grid.items()}, metric_fn, key=key, progress=progress)
 
-def chi_ablation(model, dataset: str, metric_fn, chis=(1.0, 0.9995, 0.995, 0.99), n: int = 1024, sampler: str = 'adls',
-                 init: str = 'class_average', settings=None, key=None, seed: int = 0, progress: bool = True, **gen_kw):
-    "The metric as a function of the annealing factor chi, the other settings from the paper's tables (or `settings`)."
+def chi_ablation(model, dataset: str, metric_fn, chis=(1.0, 0.9995, 0.995, 0.99), *, n: int = 1024,
+                 sampler: str = 'adls', init: str = 'class_average', settings=None, seed: int = 0, progress: bool = True,
+                 **gen_kw):
+    """The metric as a function of the annealing factor chi (records in the order of `chis`), the other settings from
+    the paper's tables (or `settings`)."""
     base = sampler_settings(dataset, sampler, init, **dict(settings or {}, chi=chis[0]))
     def sample_fn(chi):
         return generate(model, dataset, n=n, sampler=sampler, init=init, seed=seed, progress=False,
                         settings=dict(base, chi=chi), **gen_kw)
-    return sweep(sample_fn, dict(chi=list(chis)), metric_fn, key=key, progress=progress)
+    return sweep(sample_fn, dict(chi=list(chis)), metric_fn, progress=progress)
