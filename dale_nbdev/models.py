@@ -13,7 +13,7 @@ import math, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from ._utils import batch_time
+from ._utils import batch_time, tensor_checks_enabled
 from .gbm import GBM
 from .precond import SigmaScaled
 from .toy import ToyMLP                                   # chapter 07's network for 2-D data
@@ -22,8 +22,9 @@ from .toy import ToyMLP                                   # chapter 07's network
 _all_ = ["batch_time"]   # `batch_time(t, x)`: t as a (B,) tensor on x's device (chapter 09)
 
 def log_input(x: torch.Tensor) -> torch.Tensor:
-    "The networks' input $\\log x$; raises `ValueError` on non-positive entries (eager mode only)."
-    if not torch.compiler.is_compiling() and not bool((x > 0).all()):
+    """The networks' input $\\log x$; raises `ValueError` on non-positive entries (eager mode, unless
+    `tensor_checks(False)` is in force: the check reads the tensor on the host)."""
+    if not torch.compiler.is_compiling() and tensor_checks_enabled() and not bool((x > 0).all()):
         raise ValueError(f"score networks take positive inputs (they read log x); {int((x <= 0).sum())} entries are <= 0")
     return torch.log(x)
 
@@ -238,17 +239,23 @@ class BigGANResBlock(nn.Module):
         return (x + h) / math.sqrt(2.0)
 
 class AttnBlock(nn.Module):
-    "Single-head self-attention over the H*W positions (DDPM): GN, 1x1 q, k, v, softmax(q k^T / sqrt(C)) v, 1x1 out; sum / sqrt(2)."
-    def __init__(self, ch, init_scale=0.0):
+    """Self-attention over the H*W positions (DDPM): GN, 1x1 q, k, v, softmax(q k^T / sqrt(d)) v in each of
+    `num_heads` heads of d = C / num_heads channels (DDPM++: one head, d = C), 1x1 out; sum / sqrt(2). The product is
+    `F.scaled_dot_product_attention` of 4-D (batch, head, position, channel) tensors, the only layout its fused CUDA
+    kernels (flash, memory-efficient) accept; on CUDA 3-D tensors always take its math kernel."""
+    def __init__(self, ch, init_scale=0.0, num_heads: int = 1):
         super().__init__()
+        if ch % num_heads: raise ValueError(f"num_heads {num_heads} does not divide the {ch} channels")
+        self.num_heads = num_heads
         self.norm = _gn(ch)
         self.qkv = nn.Conv2d(ch, 3 * ch, 1)
         self.out = _zero_init(nn.Conv2d(ch, ch, 1), init_scale)
     def forward(self, x):
         B, C, H, W = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).unbind(1)
-        h = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, HW, C)
-        return (x + self.out(h.transpose(1, 2).reshape(B, C, H, W))) / math.sqrt(2.0)
+        qkv = self.qkv(self.norm(x)).reshape(B, 3, self.num_heads, C // self.num_heads, H * W)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)                           # each (B, heads, HW, d)
+        h = F.scaled_dot_product_attention(q, k, v)                         # (B, heads, HW, d)
+        return (x + self.out(h.transpose(-1, -2).reshape(B, C, H, W))) / math.sqrt(2.0)
 
 class DDPMpp(nn.Module):
     """DDPM++ (Song et al. 2021b, the `ncsnpp` model with BigGAN resampling blocks, no progressive paths), the
