@@ -84,8 +84,9 @@ class LogPrecond(ScoreWrapper):
 
     def forward(self, x, t):
         t = self.checked_time(t, x)
+        if not torch.compiler.is_compiling(): check_positive(x, "x")     # eager only: a check breaks the graph
         k = self.coefficients(t, x)
-        y = torch.log(check_positive(x, "x")) - k["D"] - self.log_center
+        y = torch.log(x) - k["D"] - self.log_center
         F_ = self.net(torch.exp(k["c_in"] * y), t)
         return (k["c_skip"] * y + k["c_out"] * F_ - y) / k["s2"] - 1
 
