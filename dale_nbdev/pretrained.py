@@ -21,7 +21,8 @@ from ._utils import (check_bool, check_choice, check_finite, check_int_range, ch
 from .train import TrainConfig, build_model, load_run, load_training_data
 from .data import DATASET_INFO
 from .paper import PAPER_SAMPLER_SETTINGS
-from .samplers import adls, asams, class_average_init, class_averages, get_times, make_start
+from .samplers import (adls, asams, class_average_init, class_averages, get_times, make_start,
+                                 SamplerSettings)
 from .pf_ode import (sample_ode_euler, sample_ode_heun, sample_ode_dpmpp_2m, sample_sde_dpmpp_2m,
                                get_times_karras)
 from .reverse import tweedie_denoise
@@ -191,8 +192,8 @@ def _annealed(method, score_fn, x, process, nfe, generator, settings):
     n = (nfe - 1) // L
     times = get_times(process.N, n_levels=n)
     run = adls if method == 'adls' else asams
-    x = run(score_fn, x, process, delta * 999 / n, L=L, chi=chi ** (999 / n), generator=generator, times=times,
-            disable=True)
+    x = run(score_fn, x, process, SamplerSettings(delta * 999 / n, L=L, chi=chi ** (999 / n)), generator=generator,
+            times=times, disable=True)
     return tweedie_denoise(score_fn, x, process, float(times[-1]))
 
 def _reverse_em(method, score_fn, x, process, nfe, generator):
@@ -362,7 +363,7 @@ def _writable_folder(out: Path) -> Path:
     if not out.is_dir() or not os.access(out, os.W_OK | os.X_OK): raise ValueError(f"out_dir {out}: cannot write there")
     return out
 
-def export_pretrained(run, name: str, out_dir=None, metrics=None, classifier=None, notes=None) -> dict:
+def export_pretrained(run, name: str, out_dir=None, *, metrics=None, classifier=None, notes=None) -> dict:
     """Write `NAME.safetensors` (EMA weights in float16 + class means) and the card `NAME.json` into `out_dir`
     (default: the package's weights folder) from a finished run folder. `metrics`: chapter 24's record; `classifier`:
     the domain classifier's record (accuracy, how it was trained), whose file `classifier_NAME.safetensors` in
