@@ -235,7 +235,7 @@ def check_choice(name: str, value, valid):
     if value not in valid: raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
     return value
 
-def check_float_range(name: str, value, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False) -> float:
+def check_float_range(name: str, value, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False) -> float:
     """Raise a `ValueError` unless `value` is one finite real number (Python, NumPy incl. float32, or a 0-d tensor;
     not a bool or a string) between `lo` and `hi` (ends closed unless `*_open`); returns it as a Python float."""
     v = _real_scalar(value); ok = v is not None and math.isfinite(v)

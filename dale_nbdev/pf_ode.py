@@ -54,7 +54,8 @@ def get_times_polynomial(n: int, t_min: float = 1e-3, t_max: float = 1.0, rho: f
     t = (t_max ** (1 / rho) + ramp * (t_min ** (1 / rho) - t_max ** (1 / rho))) ** rho
     return _finish_times(t, append_zero)
 
-def get_times_karras(n: int, process, t_min: float = 1e-3, t_max: float = 1.0, rho: float = 7.0, append_zero: bool = True):
+def get_times_karras(n: int, process, t_min: float = 1e-3, *, t_max: float = 1.0, rho: float = 7.0,
+                     append_zero: bool = True):
     """EDM time grid (Karras et al. 2022, Eq. 5) for any process: `n` noise levels $s_i$ spaced uniformly in $s^{1/\\rho}$
     between $s(t_{max})$ and $s(t_{min})$, $s = \\sqrt{V(t)}$, mapped back to times by `time_from_log_std`; then 0."""
     s_max, s_min = float(log_std_at(process, t_max)), float(log_std_at(process, t_min))
