@@ -46,8 +46,9 @@ def main(argv=None):
         return rec
     device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     size = a.size or ('full' if device.type == 'cuda' else 'small')
-    res = run_benchmarks(size, device=device, models=a.models, paths=a.paths, sample_paths=a.sample_paths, batch=a.batch,
-                         warmup=a.warmup, iters=a.iters, sample_evals=a.sample_evals, sample=not a.no_sample,
+    res = run_benchmarks(size, device=device, models=a.models, paths=a.paths, sample_paths=a.sample_paths,
+                         overrides=dict(batch=a.batch, warmup=a.warmup, iters=a.iters, sample_evals=a.sample_evals),
+                         sample=not a.no_sample,
                          repeat_baseline=None if a.repeat_baseline is None else bool(a.repeat_baseline))
     res['command'] = ' '.join(['python', 'benchmarks/run.py', *sys.argv[1:]]) if argv is None else ' '.join(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ __all__ = ['SPEED_CONFIGS', 'BF16_UNIT_ROUNDOFF', 'TF32_UNIT_ROUNDOFF', 'BENCH_M
 # %% ../nbs/15_benchmarks.ipynb #245a4c0c
 import os, sys, json, math, time, platform, datetime, contextlib, statistics, subprocess, tempfile
 from pathlib import Path
-from dataclasses import dataclass, asdict, replace
+from dataclasses import dataclass, asdict, replace, KW_ONLY
 from typing import Optional
 import torch
 import torch.nn as nn
@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .gbm import paper_process
 from .losses import mdsm_loss, sample_time
 from .models import get_model, count_parameters
-from .samplers import adls, get_times
+from .samplers import adls, get_times, SamplerSettings
 from .paper import PAPER_SAMPLER_SETTINGS
 from .train import TrainConfig, TrainStep, precision_flags, make_config, build_model
 from .precision import cpu_info, resolve_cpu_amp
@@ -38,7 +38,7 @@ def matmul_flops(n: int, m: int = None, k: int = None) -> int:
     "Closed form of an (n x k) @ (k x m) product's FLOPs: $2nkm$ (square by default: $2n^3$)."
     return 2 * n * (m or n) * (k or n)
 
-def conv_flops(B: int, c_in: int, c_out: int, k: int, H: int, W: int) -> int:
+def conv_flops(B: int, c_in: int, c_out: int, k: int, *, H: int, W: int) -> int:
     """Closed form of a k x k convolution's forward FLOPs: $2\\,B\\,C_{in}C_{out}k^2HW$ (output H x W, groups 1, bias
     not counted)."""
     return 2 * B * c_in * c_out * k * k * H * W
@@ -66,7 +66,7 @@ def synchronize(device):
 
 # `precision_flags(tf32, device)` (TF32 on/off/default around a block) comes from chapter 12 (`train`).
 
-def matmul_peak(device='cpu', dtype=torch.float32, n: int = None, iters: int = None, repeats: int = 5,
+def matmul_peak(device='cpu', dtype=torch.float32, n: int = None, *, iters: int = None, repeats: int = 5,
                 tf32: bool = False) -> dict:
     """Measured peak FLOP/s of `device`: the best rate over `repeats` of `iters` products of two n x n matrices
     ($2n^3$ FLOPs each) in `dtype`, after one warm-up product, synchronised. Defaults: n = 8192, 20 products (CUDA);
@@ -100,6 +100,7 @@ def device_peaks(device='cpu', n: int = None) -> dict:
 class SpeedConfig:
     "Which speed-ups a training or sampling run uses (see the table above)."
     name: str
+    _: KW_ONLY
     amp: bool = False                  # bf16 autocast
     channels_last: bool = False
     compile: bool = False
@@ -168,7 +169,8 @@ def compare_losses(ref, other, rtol: float, noise_rel: float = None) -> dict:
     return dict(first_rel=rel[0], rtol=rtol, max_rel=max(rel), noise_rel=noise_rel, n_steps=n,
                 ok_first=bool(ok_first), ok_noise=bool(ok_noise), ok=bool(ok_first and ok_noise))
 
-def make_batches(n: int, batch: int, shape, device='cpu', process=None, seed: int = 0, channels_last: bool = False):
+def make_batches(n: int, batch: int, shape, device='cpu', process=None, *, seed: int = 0,
+                 channels_last: bool = False):
     "`n` training batches (x0 in [1, 2], t = k/N, z standard normal) made on `device` from a seeded generator."
     process = process or paper_process(); device = torch.device(device)
     g = torch.Generator(device=device).manual_seed(seed); out = []
@@ -181,7 +183,7 @@ def make_batches(n: int, batch: int, shape, device='cpu', process=None, seed: in
         out.append((x0, t, z))
     return out
 
-def make_train_step(model: nn.Module, speed: SpeedConfig, device='cpu', process=None, lr: float = 1e-4,
+def make_train_step(model: nn.Module, speed: SpeedConfig, device='cpu', process=None, *, lr: float = 1e-4,
                     weight_decay: float = 1e-2, grad_clip: float = 1.0, ema_decay: float = 0.999):
     """The trainer's own step (`train.TrainStep`, chapter 12) for the `TrainConfig` that `speed` describes, with a
     constant learning rate: M-DSM loss (Eq. 38) under autocast, backward, loss to the host (if `speed.sync`), gradient
@@ -214,7 +216,7 @@ def time_steps(fn, n_warmup: int, n_iter: int, device='cpu', sync_each: bool = T
         t0 = time.perf_counter(); outs.append(fn(i)); synchronize(device); times.append(time.perf_counter() - t0)
     return warm, times, outs
 
-def bench_train(name: str, speed: SpeedConfig, state: dict, batches, device='cpu', model_kw=None,
+def bench_train(name: str, speed: SpeedConfig, state: dict, batches, device='cpu', *, model_kw=None,
                 warmup: int = 2, iters: int = 5, process=None) -> dict:
     """Training throughput of `get_model(name, **model_kw)` started from `state` (a state dict) under `speed` on
     `device`: `warmup` + `iters` steps over `batches` (cycled). Returns steps/s and images/s (from the median step
@@ -258,13 +260,14 @@ def batch_loss_se(model: nn.Module, batch, process=None) -> dict:
     return dict(loss=float(per.mean()), se=float(per.std() / per.numel() ** 0.5))
 
 # %% ../nbs/15_benchmarks.ipynb #4870d5e3
-def bench_sampling(name: str, speed: SpeedConfig, state: dict, dataset: str, batch: int, shape, device='cpu',
-                   model_kw=None, n_levels: int = 3, warmup_levels: int = 1, init: str = 'class_average',
-                   process=None) -> dict:
-    """ADLS (Algorithm 1) sampling throughput at the paper's (L, delta, chi, n_denoise) for `dataset`: time `n_levels`
-    noise levels after `warmup_levels`, extrapolate to the full schedule of E = (N-1) L + n_denoise evaluations.
+def bench_sampling(name: str, speed: SpeedConfig, state: dict, batch: int, *, device='cpu', model_kw=None,
+                   n_levels: int = 3, warmup_levels: int = 1, init: str = 'class_average', process=None) -> dict:
+    """ADLS (Algorithm 1) sampling throughput of the network `name` (a `BENCH_MODELS` entry: its dataset and image
+    shape) at the paper's (L, delta, chi, n_denoise) for that dataset: time `n_levels` noise levels after
+    `warmup_levels`, extrapolate to the full schedule of E = (N-1) L + n_denoise evaluations.
     Returns score evaluations/s, image-evaluations/s and the extrapolated images/s and seconds per batch."""
     device = torch.device(device); speed, notes = speed.applicable(device); process = process or paper_process()
+    dataset, shape = BENCH_MODELS[name]['dataset'], BENCH_MODELS[name]['shape']
     st = PAPER_SAMPLER_SETTINGS[(dataset, 'adls', init)]
     L, E = st['L'], (process.N - 1) * st['L'] + st['n_denoise']
     torch.manual_seed(0)
@@ -277,7 +280,7 @@ def bench_sampling(name: str, speed: SpeedConfig, state: dict, dataset: str, bat
     x = 1 + torch.rand(batch, *shape, generator=g, device=device)
     if speed.channels_last and x.ndim == 4: x = x.contiguous(memory_format=torch.channels_last)
     times = get_times(process.N)
-    run = lambda ts: adls(score_fn, x, process, st['delta'], L=L, chi=st['chi'], n_denoise=0, generator=g, times=ts,
+    run = lambda ts: adls(score_fn, x, process, SamplerSettings(st['delta'], L, st['chi']), generator=g, times=ts,
                           disable=True)
     with precision_flags(speed.tf32, device):
         synchronize(device); t0 = time.perf_counter(); run(times[:warmup_levels]); synchronize(device)
@@ -355,18 +358,21 @@ def recommend(model_res: dict, base: str = 'fp32_eager') -> Optional[str]:
           if not p.endswith('_repeat') and (p == base or r.get('loss_check', {}).get('ok'))]
     return max(ok, key=lambda r: r['steps_per_s'])['path'] if ok else None
 
-def run_benchmarks(size: str = 'smoke', device=None, models=None, paths=None, sample_paths=None, batch: int = None,
-                   warmup: int = None, iters: int = None, sample_evals: int = None, sample: bool = True,
-                   model_kw: dict = None, repeat_baseline: bool = None, log=print) -> dict:
+def run_benchmarks(size: str = 'smoke', *, device=None, models=None, paths=None, sample_paths=None, overrides=None,
+                   sample: bool = True, model_kw: dict = None, repeat_baseline: bool = None, log=print) -> dict:
     """All measurements of this chapter for `models` at `size` ('smoke', 'small', 'full') on `device` (default: CUDA
-    if available, else CPU); other arguments override the size's defaults. Returns a JSON-able dict."""
+    if available, else CPU); other arguments, and `overrides` (a dict of `batch`, `warmup`, `iters`, `sample_evals`;
+    None values ignored), replace the size's defaults. Returns a JSON-able dict."""
     if size not in SIZES: raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
+    o = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(o) - {'batch', 'warmup', 'iters', 'sample_evals'}
+    if unknown: raise ValueError(f"unknown overrides {sorted(unknown)}; valid: batch, warmup, iters, sample_evals")
     S = SIZES[size]; device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     models, paths = list(models or S['models']), list(paths or S['paths'])
     sample_paths = list(sample_paths or S['sample_paths'])
     if 'fp32_eager' not in paths: paths = ['fp32_eager'] + paths
-    B, warmup, iters = batch or S['batch'], S['warmup'] if warmup is None else warmup, iters or S['iters']
-    sample_evals = sample_evals or S['sample_evals']
+    B, warmup, iters = o.get('batch') or S['batch'], o.get('warmup', S['warmup']), o.get('iters') or S['iters']
+    sample_evals = o.get('sample_evals') or S['sample_evals']
     process = paper_process()
     out = dict(size=size, info=device_info(device), batch=B, warmup=warmup, iters=iters, models={})
     log(f"device: {out['info']['name']} | torch {out['info']['torch']} | threads {out['info']['torch_threads']}")
@@ -386,8 +392,8 @@ def run_benchmarks(size: str = 'smoke', device=None, models=None, paths=None, sa
         log(f"{name}: {mr['params'] / 1e6:.2f} M params, {fl['per_image'] / 1e9:.3f} GFLOP per image per training step")
         rb = S['repeat_baseline'] if repeat_baseline is None else repeat_baseline
         for p in paths + (['fp32_eager_repeat'] if rb else []):
-            r = bench_train(name, SPEED_CONFIGS[p.replace('_repeat', '')], state, batches, device, kw, warmup, iters,
-                            process)
+            r = bench_train(name, SPEED_CONFIGS[p.replace('_repeat', '')], state, batches, device, model_kw=kw,
+                            warmup=warmup, iters=iters, process=process)
             r['path'] = p
             r['tflops'] = fl['total'] * r['steps_per_s'] / 1e12
             r['utilisation'] = fl['total'] * r['steps_per_s'] / ref_peak
@@ -401,9 +407,8 @@ def run_benchmarks(size: str = 'smoke', device=None, models=None, paths=None, sa
         if sample:
             for p in sample_paths:
                 L = PAPER_SAMPLER_SETTINGS[(spec['dataset'], 'adls', 'class_average')]['L']
-                r = bench_sampling(name, SPEED_CONFIGS[p], state, spec['dataset'],
-                                   S['sample_batch'] if batch is None else B, spec['shape'], device, kw, process=process,
-                                   n_levels=max(1, round(sample_evals / L)))
+                r = bench_sampling(name, SPEED_CONFIGS[p], state, S['sample_batch'] if 'batch' not in o else B,
+                                   device=device, model_kw=kw, process=process, n_levels=max(1, round(sample_evals / L)))
                 mr['sampling'][p] = r
                 log(f"  sample {p:15s} {r['image_evals_per_s']:9.1f} image-evals/s -> {r['images_per_s']:8.3f} img/s"
                     f" (E = {r['evals_full']}, extrapolated)")
@@ -482,7 +487,7 @@ def _step_seconds(cfg, batch: int, bf16: bool, steps: int) -> float:
     return statistics.median(times)
 
 # %% ../nbs/15_benchmarks.ipynb #56e6d227
-def laptop_benchmark(name: str = 'mnist', n_grid: int = 64, n_many: int = 1000, batch: int = 64, steps: int = 3,
+def laptop_benchmark(name: str = 'mnist', *, n_grid: int = 64, n_many: int = 1000, batch: int = 64, steps: int = 3,
                      workdir=None) -> dict:
     """End-to-end CPU numbers of a shipped model (see above): `dale_sample --pretrained name --n n_grid` to a PNG
     (cold and warm precision cache), `sample_pretrained(name, n_many)` in images/s, and the `cpu` preset's step at
