@@ -445,8 +445,9 @@ def train_deadline(ctx, seconds, reserve):
     return end if seconds is None else min(end, time.time() + seconds)
 
 def loss_summary(losses, k: int = 10) -> dict:
-    "First and last losses, the mean of the last 10 %, and k evenly spaced window means."
-    n = len(losses)
+    """First and last losses, the mean of the last 10 %, and k evenly spaced window means. The losses may be 0-d
+    tensors (the trainer's unchecked steps hand them to the callback unread): they are read here, after training."""
+    losses = [float(v) for v in losses]; n = len(losses)
     if not n: return dict(n=0)
     w = max(1, n // k); tail = losses[-max(1, n // 10):]
     return dict(n=n, first=losses[0], last=losses[-1], tail_mean=sum(tail) / len(tail),
