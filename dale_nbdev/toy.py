@@ -13,7 +13,7 @@ from torch import nn
 from .lognormal import LogNormalMixture, check_positive
 from .gbm import paper_process
 from .reverse import sliced_wasserstein, oracle_score_fn
-from .samplers import adls, asams, fit_lognormal, lognormal_init
+from .samplers import adls, asams, fit_lognormal, lognormal_init, SamplerSettings
 from .losses import mdsm_loss, mesm_loss
 from ._utils import atomic_save_image, atomic_write_json
 
@@ -37,7 +37,7 @@ class ToyMLP(nn.Module):
     $[\\log t, \\sin(\\pi f t), \\cos(\\pi f t)]_{f=1..n_{freq}}$; `n_layers` hidden SiLU layers of width `hidden`.
     Output $h = -1 + \\mathrm{MLP}/\\sqrt{s_0^2 + \\sigma^2 t}$ (`data_scale` $= s_0$, `sigma` $= \\sigma$), the form of the
     exact score of a log-normal mixture; `sigma=None` returns the raw MLP output."""
-    def __init__(self, dim=2, hidden=128, n_layers=3, n_freq=8, sigma=0.8, data_scale=0.2):
+    def __init__(self, dim=2, hidden=128, n_layers=3, *, n_freq=8, sigma=0.8, data_scale=0.2):
         super().__init__()
         self.dim, self.n_freq, self.sigma, self.data_scale = dim, n_freq, sigma, data_scale
         layers, width = [], dim + 1 + 2 * n_freq
@@ -64,7 +64,7 @@ def _mode_weights(mixture, x):
     return (torch.bincount(mixture.responsibilities(x).argmax(1), minlength=mixture.n_components).float() / x.shape[0]).tolist()
 
 @torch.no_grad()
-def score_errors(model, mixture, process, times=(0.01, 0.1, 0.5, 1.0), n=2000, generator=None):
+def score_errors(model, mixture, process, times=(0.01, 0.1, 0.5, 1.0), n=2000, *, generator=None):
     """M-ESM (Eq. 14) of `model` against the exact Hyvärinen score of `mixture` diffused by `process`, at each t in `times`:
     dict t -> (mesm, relative = mesm / (0.5 E||h||^2)), with `n` exact samples of $p_t$."""
     dev = next(model.parameters()).device
@@ -90,8 +90,8 @@ def _toy_start(mixture, process, n, g, n_projections, n_floor):
     return data, floors, mu_hat, s_hat, x_init
 
 @torch.no_grad()
-def _toy_samples(model, mixture, process, x_init, data, seed, kw, n_projections):
-    """ADLS and ASAMS from `x_init` with the learned score and with the exact one (same seed and settings `kw`):
+def _toy_samples(model, mixture, process, x_init, data, *, seed, settings, disable, n_projections):
+    """ADLS and ASAMS from `x_init` with the learned score and with the exact one (same seed and `settings`):
     (samples, sw2 to `data`, sw2 of the exact-score samples, errors of samplers that failed)."""
     dev = next(model.parameters()).device
     learned = lambda x, t: model(x.to(dev), t.to(dev)).to(x.device).float()
@@ -99,34 +99,40 @@ def _toy_samples(model, mixture, process, x_init, data, seed, kw, n_projections)
     samples, sw2, sw2_oracle, errors = {}, {}, {}, {}
     for name, sampler in [("adls", adls), ("asams", asams)]:
         try:
-            samples[name] = sampler(learned, x_init, process, generator=torch.Generator().manual_seed(seed + 1), **kw)
+            samples[name] = sampler(learned, x_init, process, settings, generator=torch.Generator().manual_seed(seed + 1),
+                                    disable=disable)
             sw2[name] = _sw(samples[name], data, n_projections)
         except (ValueError, FloatingPointError) as e:
             samples[name], sw2[name], errors[name] = None, None, str(e)
-        xo = sampler(lambda x, t: exact(x, t).float(), x_init, process, generator=torch.Generator().manual_seed(seed + 1), **kw)
+        xo = sampler(lambda x, t: exact(x, t).float(), x_init, process, settings,
+                     generator=torch.Generator().manual_seed(seed + 1), disable=disable)
         sw2_oracle[name] = _sw(xo, data, n_projections)
     return samples, sw2, sw2_oracle, errors
 
 # %% ../nbs/07_toy.ipynb #q07rep01
-def toy_report(model, out_dir, process=None, n=2000, seed=0, mixture=None, delta=None, L=1, chi=1.0, n_denoise=0,
-               n_projections=128, n_floor=10, figure=True, show=False, disable=True):
+def toy_report(model, out_dir, process=None, *, n=2000, seed=0, mixture=None, settings=None, n_projections=128,
+               figure=True, disable=True):
     """Sample the toy model with ADLS and ASAMS from the log-normal initialisation (Sec. 6.2), compare with fresh data
     and with the exact score, write `out_dir/toy.png` and `out_dir/metrics.json`, return the metrics dict:
     `sw2_samples` {adls, asams} (sliced W2 in log space, samples vs fresh data), `sw2_floor` (two fresh data sets,
-    mean of `n_floor` pairs) and `sw2_floor_sd`, `sw2_prior` (starting law vs data), `sw2_oracle` {adls, asams}
+    mean of 10 pairs) and `sw2_floor_sd`, `sw2_prior` (starting law vs data), `sw2_oracle` {adls, asams}
     (exact score, same start and settings), `mode_weights`, `score_mesm` {t: [mesm, relative]}, `settings`, `time_s`.
-    Sampler settings: `delta` (default 1/N), `L`, `chi`, `n_denoise` as in `adls`. `model(x, t) -> h`, any device."""
+    `settings`: the samplers' `SamplerSettings` (or a dict of its fields; delta defaults to 1/N, L = 1, chi = 1,
+    no terminal denoising). `figure`: write `toy.png` (True), also show it ('show'), or neither (False).
+    `model(x, t) -> h`, any device."""
     t_start = time.time()
     process = paper_process() if process is None else process
     mixture = toy_mixture() if mixture is None else mixture
-    delta = process.delta if delta is None else delta
+    settings = SamplerSettings.of(dict(dict(delta=process.delta), **settings) if isinstance(settings, dict)
+                                  else process.delta if settings is None else settings)
+    n_floor = 10
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
     data, floors, mu_hat, s_hat, x_init = _toy_start(mixture, process, n, g, n_projections, n_floor)
     was_training = model.training
     model.eval()
-    kw = dict(delta=delta, L=L, chi=chi, n_denoise=n_denoise, disable=disable)
-    samples, sw2, sw2_oracle, errors = _toy_samples(model, mixture, process, x_init, data, seed, kw, n_projections)
+    samples, sw2, sw2_oracle, errors = _toy_samples(model, mixture, process, x_init, data, seed=seed, settings=settings,
+                                                    disable=disable, n_projections=n_projections)
     errs = score_errors(model, mixture, process, generator=g)
     model.train(was_training)
 
@@ -137,10 +143,10 @@ def toy_report(model, out_dir, process=None, n=2000, seed=0, mixture=None, delta
                                                              for k, v in samples.items()}),
         score_mesm={str(t): list(v) for t, v in errs.items()},
         prior_fit=dict(mu_hat=mu_hat.tolist(), sigma_hat=s_hat.tolist()),
-        settings=dict(n=n, seed=seed, delta=delta, L=L, chi=chi, n_denoise=n_denoise, process=repr(process),
-                      n_projections=n_projections, n_floor=n_floor, init="lognormal"),
+        settings=dict(n=n, seed=seed, delta=settings.delta, L=settings.L, chi=settings.chi, n_denoise=settings.n_denoise,
+                      process=repr(process), n_projections=n_projections, n_floor=n_floor, init="lognormal"),
         errors=errors, time_s=None)
-    if figure: _toy_figure(model, mixture, process, data, x_init, samples, metrics, out_dir / "toy.png", show)
+    if figure: _toy_figure(model, mixture, process, data, x_init, samples, metrics, out_dir / "toy.png", figure == "show")
     metrics["time_s"] = time.time() - t_start
     atomic_write_json(metrics, out_dir / "metrics.json")
     return metrics
