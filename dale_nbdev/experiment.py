@@ -11,7 +11,7 @@ __all__ = ['SMOKE_TRAIN', 'SMOKE_PROTOCOL', 'INCEPTION_WEIGHTS_OFF', 'Experiment
 
 # %% ../nbs/19_experiment.ipynb #26bf6ccb
 import json, math, os, time
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, KW_ONLY
 from pathlib import Path
 from typing import Optional
 import numpy as np
@@ -128,6 +128,7 @@ class ExperimentData:
     "Training tensors (x in [1, 2], labels), the real reference images (uint8) and where each came from."
     train_x: torch.Tensor
     train_y: torch.Tensor
+    _: KW_ONLY
     ref_u8: torch.Tensor
     train_split: str
     ref_split: str
@@ -164,7 +165,8 @@ def experiment_data(cfg: ExperimentConfig, scratch=None) -> ExperimentData:
     if cfg.train.n_train: x, y = x[:cfg.train.n_train], y[:cfg.train.n_train]
     ref = load(cfg.real_split == 'train')[0][:cfg.n_real]
     ref_split = cfg.real_split + (' (synthetic)' if 'synthetic' in split else '')
-    return ExperimentData(x, y, to_uint8(ref)[0], split, ref_split, str(root), notes)
+    return ExperimentData(x, y, ref_u8=to_uint8(ref)[0], train_split=split, ref_split=ref_split, root=str(root),
+                          notes=notes)
 
 # %% ../nbs/19_experiment.ipynb #f593f5f4
 def train_stage(cfg: ExperimentConfig, data: ExperimentData, run_dir, progress: bool = True) -> dict:
@@ -195,7 +197,8 @@ def sample_stage(cfg: ExperimentConfig, data: ExperimentData, model, run_dir, pr
                                   train_y=data.train_y, batch_size=cfg.sample_batch,
                                   seed=cfg.seed, times=times, progress=progress, return_labels=True)
                 save_samples(x, paths[0], labels=lab, meta=dict(meta, n_denoise=0))
-                if n: save_samples(denoise_samples(model, x, gbm, s, st['delta'], n, times, cfg.sample_batch),
+                if n: save_samples(denoise_samples(model, x, gbm, s, st['delta'], n_denoise=n, times=times,
+                                                   batch_size=cfg.sample_batch),
                                    paths[n], labels=lab, meta=dict(meta, n_denoise=n))
             out.update({(s, i, k): p for k, p in paths.items()})
     return out
@@ -219,7 +222,7 @@ def domain_classifier(cfg: ExperimentConfig, data: ExperimentData, run_dir=None)
     cache = Path(run_dir) / 'classifier' if (cfg.smoke and run_dir is not None) else None
     return get_domain_classifier(cfg.dataset, cache=cache, data_root=data.root, **cfg.classifier_kw)
 
-def make_evaluator(cfg: ExperimentConfig, data: ExperimentData, clf, inception=None, device=None,
+def make_evaluator(cfg: ExperimentConfig, data: ExperimentData, clf, inception=None, *, device=None,
                    clf_info=None) -> Evaluator:
     """The experiment's `Evaluator` (chapter 13c, the one the CLI's `dale_eval` uses): FID and KID against
     `data.ref_u8`, whose features are extracted once: domain features (CPU), class histogram, mode coverage and
@@ -297,7 +300,7 @@ def _round(o, sig: int = 6):
 def _jsonable(r: dict) -> dict:
     return {k: v for k, v in r.items() if k not in ('strip', 'seconds') and not torch.is_tensor(v)}
 
-def experiment_record(cfg: ExperimentConfig, data: ExperimentData, trained: dict, evaluation: dict, chi=None,
+def experiment_record(cfg: ExperimentConfig, data: ExperimentData, trained: dict, evaluation: dict, *, chi=None,
                       inception_msg: str = '', extra: Optional[dict] = None) -> dict:
     """Everything one experiment measured, with its protocol, as a JSON-able dict (floats to 6 significant digits;
     nothing machine-dependent such as paths or timings unless given in `extra`)."""
@@ -326,7 +329,7 @@ def write_json(obj, path) -> Path:
     return atomic_write_json(obj, path)
 
 # %% ../nbs/19_experiment.ipynb #9c6dc0d3
-@dataclass
+@dataclass(kw_only=True)
 class ExperimentResult:
     "What `run_experiment` produced: every stage's output, the record, and the figures it saved."
     config: ExperimentConfig
@@ -381,12 +384,13 @@ def run_experiment(cfg: ExperimentConfig, run_dir, results=None, progress: bool 
     secs['chi_ablation'] = time.perf_counter() - t
     figs = _save_figures(cfg, data, run_dir, samples, chi, clf, evaluation) if figures else {}
     secs['total'] = time.perf_counter() - t0
-    rec = experiment_record(cfg, data, trained, evaluation, chi, msg,
+    rec = experiment_record(cfg, data, trained, evaluation, chi=chi, inception_msg=msg,
                             extra=dict(classifier={k: v for k, v in clf_info.items() if k != 'path'},
                                        wall_seconds=secs, device=str(_device(trained['model']))))
     write_json(rec, run_dir / 'metrics.json')
     if results is not None: write_json(rec, results)
-    return ExperimentResult(cfg, data, trained, samples, clf, evaluation, checks, chi, rec, figs)
+    return ExperimentResult(config=cfg, data=data, trained=trained, samples=samples, classifier=clf,
+                            evaluation=evaluation, checks=checks, chi=chi, record=rec, figures=figs)
 
 # %% ../nbs/19_experiment.ipynb #dc163a34
 def paper_experiment(dataset: str, runs=None, results=None, progress: bool = True) -> ExperimentResult:
