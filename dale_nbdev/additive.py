@@ -23,7 +23,7 @@ class AdditiveVE:
     `sample_train_time` draws EDM's log-normal $\\ln\\sigma \\sim \\mathcal N(P_{mean}, P_{std}^2)$."""
     _fields = ('sigma_min', 'sigma_max', 'sigma_data', 'P_mean', 'P_std', 'rho', 'center', 'scale')
 
-    def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0, sigma_data: float = 0.5,
+    def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0, sigma_data: float = 0.5, *,
                  P_mean: float = -1.2, P_std: float = 1.2, rho: float = 7.0, center: float = 1.5, scale: float = 2.0):
         vals = dict(sigma_min=sigma_min, sigma_max=sigma_max, sigma_data=sigma_data, P_std=P_std, rho=rho, scale=scale)
         for k, v in vals.items():
