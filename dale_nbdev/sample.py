@@ -115,6 +115,7 @@ def _load_part(path: Path, idx: range):
     except Exception: return None
     return (d['x'], d['labels']) if isinstance(d, dict) and d.get('index') == [idx.start, idx.stop] else None
 
+# %% ../nbs/13_sampling_eval.ipynb #fffa0299
 def generate(model, dataset: str, *, n: int = 64, sampler: str = 'adls', init: str = 'class_average', settings=None,
              process=None, train_x=None, train_y=None, init_params: str = 'paper', batch_size: int = 256,
              seed: int = 0, device=None, data_root=None, times=None, progress: bool = True,
@@ -198,6 +199,7 @@ def to_uint8(x: torch.Tensor):
     u8 = ((x - 1) * 255).round().clamp(0, 255).to(torch.uint8)
     return u8, dict(n_below=below, n_above=above, frac_outside=(below + above) / max(x.numel(), 1))
 
+# %% ../nbs/13_sampling_eval.ipynb #710cbdfe
 def save_grid(x: torch.Tensor, path, nrow=None) -> Path:
     "PNG grid of images (float in [1, 2] or uint8; gray or RGB), written atomically."
     import torchvision
@@ -206,6 +208,7 @@ def save_grid(x: torch.Tensor, path, nrow=None) -> Path:
     grid = torchvision.utils.make_grid(u8, nrow=nrow, padding=2, pad_value=255)
     return atomic_write_bytes(torchvision.io.encode_png(grid.cpu()).numpy().tobytes(), path)
 
+# %% ../nbs/13_sampling_eval.ipynb #3d5af123
 def save_samples(x: torch.Tensor, path, labels=None, meta=None, grid: bool = True) -> dict:
     """Write samples as uint8 `.npz` (images N,H,W,C; labels; meta JSON), atomically, and a PNG grid of the first
     100; returns the range report."""
@@ -216,6 +219,7 @@ def save_samples(x: torch.Tensor, path, labels=None, meta=None, grid: bool = Tru
     if grid: save_grid(u8[:100], path.with_suffix('.png'))
     return rep
 
+# %% ../nbs/13_sampling_eval.ipynb #a0d43c52
 def load_samples(path):
     "(uint8 images (N, C, H, W), labels or None, meta dict) from a `.npz` of `save_samples` (or `arr_0`, N,H,W,C)."
     d = np.load(path)
@@ -229,11 +233,13 @@ def load_samples(path):
     labels = torch.from_numpy(d['labels']) if 'labels' in d else None
     return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(), labels, meta
 
+# %% ../nbs/13_sampling_eval.ipynb #e87913c3
 def real_uint8(dataset: str, split: str = 'test', n=None, data_root=None) -> torch.Tensor:
     "The first `n` (all if None) images of a real split as uint8 (N, C, H, W): the reference of FID/KID."
     x = load_dataset(dataset, root=data_root, train=(split == 'train')).tensors[0]
     return to_uint8(x if n is None else x[:n])[0]
 
+# %% ../nbs/13_sampling_eval.ipynb #fb22eb25
 def sample_name(sampler: str, init: str, n_denoise: int = 0) -> str:
     "File stem of a sample set: `adls_class_average`, `asams_lognormal_denoise25`, ..."
     return f"{sampler}_{init}" + (f"_denoise{n_denoise}" if n_denoise else '')
@@ -252,6 +258,7 @@ def sweep(sample_fn, grid: dict, metric_fn, key=None, progress: bool = True) -> 
     if key is not None: recs.sort(key=lambda r: r.get(key, float('inf')))
     return recs
 
+# %% ../nbs/13_sampling_eval.ipynb #5435ec41
 def grid_search(model, dataset: str, grid: dict, metric_fn, *, n: int = 1024, sampler: str = 'adls',
                 init: str = 'class_average', key='fid', seed: int = 0, progress: bool = True, **gen_kw):
     """The (delta, L, chi) grid search of Sec. 6.3: `grid` maps `SamplerSettings` fields (delta, L, chi, n_denoise)
@@ -262,6 +269,7 @@ def grid_search(model, dataset: str, grid: dict, metric_fn, *, n: int = 1024, sa
                         settings=dict(dict(n_denoise=0), **setting), **gen_kw)
     return sweep(sample_fn, {k: list(v) for k, v in grid.items()}, metric_fn, key=key, progress=progress)
 
+# %% ../nbs/13_sampling_eval.ipynb #9704f9d3
 def chi_ablation(model, dataset: str, metric_fn, chis=(1.0, 0.9995, 0.995, 0.99), *, n: int = 1024,
                  sampler: str = 'adls', init: str = 'class_average', settings=None, seed: int = 0, progress: bool = True,
                  **gen_kw):
