@@ -72,6 +72,7 @@ _TRAIN_OPTIONS = ('dataset', 'preset', 'steps', 'seed', 'batch_size', 'accum', '
                   'ema_decay', 'split', 'n_train', 'ckpt_every', 'log_every', 'sample_every', 'device', 'threads',
                   'data_root')
 
+# %% ../nbs/14_cli.ipynb #8d5684ca
 def _train_config(out: Path, resume: bool, preset, dataset, given: dict) -> TrainConfig:
     """The configuration of the run to start or continue. A resume reads it from the checkpoint (the copy in
     `config.json` is not needed) and refuses every option that conflicts with it, naming the option."""
@@ -101,6 +102,7 @@ def _train_config(out: Path, resume: bool, preset, dataset, given: dict) -> Trai
     _check_resume(cfg, state)
     return cfg
 
+# %% ../nbs/14_cli.ipynb #57394f30
 @call_parse
 def dale_train(
     dataset: str = None,           # mnist, fashion_mnist, kmnist, cifar10 or toy (default: the preset's, else toy)
@@ -178,15 +180,18 @@ def _sample_key(step, cfg, **settings) -> str:
     d = dict(settings, step=step, process=cfg.process)
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
+# %% ../nbs/14_cli.ipynb #0e35612f
 def _npz_path(out) -> Path:
     "The file `--out` names: OUT itself if it ends in .npz, else OUT.npz (what numpy would write)."
     out = Path(out)
     return out if out.suffix == '.npz' else out.with_name(out.name + '.npz')
 
+# %% ../nbs/14_cli.ipynb #28a5e36a
 def _name_max(folder: Path) -> int:
     with contextlib.suppress(OSError, AttributeError, ValueError): return os.pathconf(folder, 'PC_NAME_MAX')
     return 255
 
+# %% ../nbs/14_cli.ipynb #0ad7a81c
 def _check_output(path: Path, nbytes: int) -> Path:
     """Refuse, before any work, an output that cannot be written: a name longer than its file system allows, a
     folder that is a file or cannot be written in (e.g. /proc), or less free space than `nbytes`. Creates nothing
@@ -206,6 +211,7 @@ def _check_output(path: Path, nbytes: int) -> Path:
                          f"on that file system: free space, lower --n, or choose another --out")
     return path
 
+# %% ../nbs/14_cli.ipynb #622830d1
 def _sample_pretrained(name, out, n, seed, method, nfe, init, batch_size, overwrite, quiet, run_only, cpu_amp):
     """`dale_sample --pretrained NAME`: samples of a shipped model (no run folder, no data), as a PNG grid or an .npz.
     Every argument is checked, and the output path probed, before any work; a run's own options are refused."""
@@ -248,6 +254,7 @@ def _sample_pretrained(name, out, n, seed, method, nfe, init, batch_size, overwr
           f"{describe_precision(prec)}) in {time.time() - t0:.1f}s -> {path}")
     return path
 
+# %% ../nbs/14_cli.ipynb #5f461756
 @call_parse
 def dale_sample(
     run: Param('run folder (or checkpoint file) written by dale_train; omit it with --pretrained', str,
@@ -370,6 +377,7 @@ def _sample_meta(p: Path, z) -> dict:
                          f"dale_sample (or dale_nbdev.sample.save_samples), or remove the entry and pass --dataset")
     return meta
 
+# %% ../nbs/14_cli.ipynb #5c35483c
 def _read_sample_file(path, dataset=None):
     """(uint8 images (N, C, H, W), labels, meta, dataset) of a sample file, refused unless it holds uint8 images
     (N, H, W, C) of the dataset's shape (its meta's dataset unless given), with the conversion to use."""
@@ -402,6 +410,7 @@ def _read_sample_file(path, dataset=None):
     u8, labels, meta = load_samples(p)
     return u8, labels, meta, dataset
 
+# %% ../nbs/14_cli.ipynb #0cae4257
 @call_parse
 def dale_eval(
     samples: str,                  # .npz written by dale_sample (images uint8 N,H,W,C)

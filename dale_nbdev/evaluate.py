@@ -14,7 +14,7 @@ import torch.nn as nn
 from .sample import real_uint8
 from .features import (FeatureHead, extract_features, get_domain_classifier, inception_extractor, predict,
                                  require_inception_weights)
-from ._utils import check_finite
+from ._utils import check_finite, patch   # one method per cell (chapter 09)
 
 # %% ../nbs/13c_evaluate.ipynb #56c0238f
 class _Precomputed(nn.Module):
@@ -112,21 +112,23 @@ class Evaluator:
             out[k] = r
         return out
 
-    def protocol(self, space: str, n_fake: int = None) -> dict:
-        "How the numbers of `space` were measured: features, weights, KID subsets, sample counts."
-        import torchmetrics
-        ss = self.kid['kid_subset_size'] if n_fake is None else int(min(self.kid['kid_subset_size'],
-                                                                         len(self.real_u8), n_fake))
-        p = dict(n_real=len(self.real_u8), n_fake=n_fake, metric=space, kid_seed=self.kid['seed'],
-                 kid_subsets=self.kid['kid_subsets'], kid_subset_size=ss, torchmetrics=torchmetrics.__version__)
-        if space == 'inception':
-            p.update(features=f'InceptionV3 inception-v3-compat {self.inception_feature}-d',
-                     weights=str(self.inception),
-                     preprocessing='uint8; gray replicated to RGB; bilinear 299x299 (TF1-compatible) inside the '
-                                   'extractor')
-        else:
-            p.update(features=f'domain classifier penultimate {self.clf.num_features}-d', classifier=self.info)
-        return p
+# %% ../nbs/13c_evaluate.ipynb #fdb98562
+@patch
+def protocol(self: Evaluator, space: str, n_fake: int = None) -> dict:
+    "How the numbers of `space` were measured: features, weights, KID subsets, sample counts."
+    import torchmetrics
+    ss = self.kid['kid_subset_size'] if n_fake is None else int(min(self.kid['kid_subset_size'],
+                                                                     len(self.real_u8), n_fake))
+    p = dict(n_real=len(self.real_u8), n_fake=n_fake, metric=space, kid_seed=self.kid['seed'],
+             kid_subsets=self.kid['kid_subsets'], kid_subset_size=ss, torchmetrics=torchmetrics.__version__)
+    if space == 'inception':
+        p.update(features=f'InceptionV3 inception-v3-compat {self.inception_feature}-d',
+                 weights=str(self.inception),
+                 preprocessing='uint8; gray replicated to RGB; bilinear 299x299 (TF1-compatible) inside the '
+                               'extractor')
+    else:
+        p.update(features=f'domain classifier penultimate {self.clf.num_features}-d', classifier=self.info)
+    return p
 
 # %% ../nbs/13c_evaluate.ipynb #58266da2
 def evaluate_samples(fake_u8: torch.Tensor, dataset: str, metric: str = 'domain', real_u8=None, split: str = 'test',
