@@ -76,8 +76,8 @@ def log_marginal(self: MultiplicativeProcess, x0, t):
 
 @patch
 def sample(self: MultiplicativeProcess, x0, t, z=None, generator=None):
-    """Sample $X_t \\mid X_0 = x_0$ in closed form, Eq. 6: $x_0\\circ\\exp(D(t) + \\sqrt{V(t)}\\,z)$; `t` in [0, 1], a float
-    or a per-sample (B,) tensor."""
+    """Sample $X_t \\mid X_0 = x_0$ in closed form, Eq. 6: $x_0\\circ\\exp(D(t) + \\sqrt{V(t)}\\,z)$; `t` in [0, 1], a
+    float or a per-sample (B,) tensor."""
     loc, scale = self.log_marginal(x0, t)
     if z is None: z = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
     return torch.exp(loc + scale * z)
@@ -141,7 +141,8 @@ def simulate(self: MultiplicativeProcess, x0, t_end, n_steps, scheme="em", *, ge
     `scheme`: "em" Euler-Maruyama of Eq. 5 in ambient space (can leave $\\mathbb{R}_+$ for large steps);
     "log" Euler-Maruyama of Eq. 8 in log space (App. C Eq. 34; exact in law for constant coefficients);
     "exact" log-space increments with the exact integrals $D$, $V$ (exact for any schedule).
-    `noise` (n_steps, *x0.shape) standard normals, to couple schemes; returns $X_{t_{end}}$ or the path (n_steps+1, ...)."""
+    `noise` (n_steps, *x0.shape) standard normals, to couple schemes; returns $X_{t_{end}}$ or the path (n_steps+1,
+    ...)."""
     if scheme not in ("em", "log", "exact"): raise ValueError(f"unknown scheme {scheme!r}")
     check_time(t_end, "t_end"); n_steps = check_int_range("n_steps", n_steps, 1)
     dt = float(t_end) / n_steps
@@ -172,9 +173,10 @@ def cond_log_prob(self: MultiplicativeProcess, xt, x0, t):
 
 @patch
 def cond_hyvarinen_score(self: MultiplicativeProcess, xt, x0, t):
-    """M-DSM target, Eq. 16: $x_t\\circ\\nabla_{x_t}\\log p(x_t\\mid x_0) = -\\big(1 + (\\log x_t - \\log x_0 - D(t))/V(t)\\big)$,
-    `t` in (0, 1] (at t = 0 the law has no density). For constant GBM $D(t) = t(\\mu - \\sigma^2/2)$ and
-    $V(t) = \\sigma^2 t$; for App. C the integrals replace them."""
+    """M-DSM target, Eq. 16:
+    $x_t\\circ\\nabla_{x_t}\\log p(x_t\\mid x_0) = -\\big(1 + (\\log x_t - \\log x_0 - D(t))/V(t)\\big)$, `t` in (0, 1]
+    (at t = 0 the law has no density). For constant GBM $D(t) = t(\\mu - \\sigma^2/2)$ and $V(t) = \\sigma^2 t$; for
+    App. C the integrals replace them."""
     xt = check_positive(xt, "xt")
     loc, scale = self._log_marginal(check_positive(x0, "x0"), check_time(t, "t"))
     return -(1 + (torch.log(xt) - loc) / scale ** 2)
@@ -183,9 +185,10 @@ def cond_hyvarinen_score(self: MultiplicativeProcess, xt, x0, t):
 class GeometricGBM(MultiplicativeProcess):
     """Time-varying GBM of App. C (Eq. 33), $d\\log X_t = (\\mu_t - \\sigma_t^2/2)\\,dt + \\sigma_t\\,dW_t$, with the
     geometric schedule written correctly: $\\sigma_t = \\sigma_{min}(\\sigma_{max}/\\sigma_{min})^t$, running from
-    $\\sigma_{min}$ at t=0 to $\\sigma_{max}$ at t=1 (the paper's $\\sigma_{max}(\\sigma_{max}/\\sigma_{min})^t$ overshoots
-    $\\sigma_{max}$). Integrated variance $V(t) = \\sigma_{min}^2(r^{2t} - 1)/(2\\ln r)$, $r = \\sigma_{max}/\\sigma_{min}$.
-    `mu=None` means $\\mu_t = \\sigma_t^2/2$ (zero log drift, as in `GBM`); a float `mu` is a constant $\\mu$."""
+    $\\sigma_{min}$ at t=0 to $\\sigma_{max}$ at t=1 (the paper's $\\sigma_{max}(\\sigma_{max}/\\sigma_{min})^t$
+    overshoots $\\sigma_{max}$). Integrated variance $V(t) = \\sigma_{min}^2(r^{2t} - 1)/(2\\ln r)$,
+    $r = \\sigma_{max}/\\sigma_{min}$. `mu=None` means $\\mu_t = \\sigma_t^2/2$ (zero log drift, as in `GBM`); a float
+    `mu` is a constant $\\mu$."""
     _fields = ("sigma_min", "sigma_max", "mu", "N")
     def __init__(self, sigma_min: float = 0.1, sigma_max: float = 2.0, mu=None, N: int = 1000):
         sigma_min, sigma_max = _check_coefficient("sigma_min", sigma_min), _check_coefficient("sigma_max", sigma_max)
@@ -197,7 +200,9 @@ class GeometricGBM(MultiplicativeProcess):
                         float(self.variance_integral(1.0)) if math.isfinite(self.log_ratio) else math.inf,
                         float(self.variance_integral(1.0 / self.N)) if math.isfinite(self.log_ratio) else 0.0)
 
-    def __repr__(self): return f"GeometricGBM(sigma_min={_fmt(self.sigma_min)}, sigma_max={_fmt(self.sigma_max)}, mu={_fmt(self.mu)}, N={self.N})"
+    def __repr__(self):
+        return (f"GeometricGBM(sigma_min={_fmt(self.sigma_min)}, sigma_max={_fmt(self.sigma_max)}, mu={_fmt(self.mu)}, "
+                f"N={self.N})")
 
     def sigma_at(self, t, x=None):
         t = _time_tensor(t, x)

@@ -33,7 +33,8 @@ def lognormal_mean(loc, scale):
     return torch.exp(loc + scale ** 2 / 2)
 
 def lognormal_var(loc, scale):
-    "Variance of $\\mathcal{LN}(\\mu, \\sigma^2)$: $(e^{\\sigma^2} - 1)\\,e^{2\\mu + \\sigma^2}$ (App. A, corrected: the paper prints $e^{\\sigma^2-1}e^{2\\mu+\\sigma^2}$)."
+    """Variance of $\\mathcal{LN}(\\mu, \\sigma^2)$: $(e^{\\sigma^2} - 1)\\,e^{2\\mu + \\sigma^2}$ (App. A, corrected:
+    the paper prints $e^{\\sigma^2-1}e^{2\\mu+\\sigma^2}$)."""
     loc, scale = _as_float_tensor(loc), _as_float_tensor(scale)
     return torch.expm1(scale ** 2) * torch.exp(2 * loc + scale ** 2)
 
@@ -51,7 +52,8 @@ class LogNormalMixture:
         K, d = locs.shape
         weights = torch.as_tensor(weights, dtype=locs.dtype)
         if weights.shape != (K,): raise ValueError(f"weights must be ({K},), got {tuple(weights.shape)}")
-        if not bool((weights >= 0).all()) or float(weights.sum()) <= 0: raise ValueError("weights must be non-negative and not all zero")
+        if not bool((weights >= 0).all()) or float(weights.sum()) <= 0:
+            raise ValueError("weights must be non-negative and not all zero")
         scales = torch.as_tensor(scales, dtype=locs.dtype)
         if scales.ndim == 1: scales = scales[:, None]
         scales = scales.expand(K, d).clone()
