@@ -15,10 +15,10 @@ WEIGHTINGS = ("none", "sigma2t", "sigma4t2")
 
 def loss_weight(t, process, weighting="none"):
     """Weighting $\\lambda(t)$ of the M-DSM loss, per sample (shape of `t`).
-    `"none"`: $\\lambda = 1$ (the paper's Eq. 15 / 38); `"sigma2t"`: $\\lambda = V(t)$ ($= \\sigma^2 t$ for GBM), which makes
-    every time contribute $O(1)$ since the target's variance is $1/V(t)$; `"sigma4t2"`: $\\lambda = V(t)^2$, what the
-    official code effectively uses (it regresses $V(t)\\,h$). $V(t)$ = `process.variance_integral(t)` so the App. C schedule works too.
-    A callable `weighting(t)` is used as is."""
+    `"none"`: $\\lambda = 1$ (the paper's Eq. 15 / 38); `"sigma2t"`: $\\lambda = V(t)$ ($= \\sigma^2 t$ for GBM), which
+    makes every time contribute $O(1)$ since the target's variance is $1/V(t)$; `"sigma4t2"`: $\\lambda = V(t)^2$, what
+    the official code effectively uses (it regresses $V(t)\\,h$). $V(t)$ = `process.variance_integral(t)` so the App. C
+    schedule works too. A callable `weighting(t)` is used as is."""
     t = torch.as_tensor(t)
     if callable(weighting): return torch.as_tensor(weighting(t), dtype=t.dtype)
     if weighting == "none": return torch.ones_like(t)
@@ -28,8 +28,8 @@ def loss_weight(t, process, weighting="none"):
     raise ValueError(f"unknown weighting {weighting!r}; use one of {WEIGHTINGS} or a callable")
 
 def sample_time(n, process, generator=None, dtype=None, device=None):
-    """Training times of the Monte Carlo estimator Eq. 38: $t = k/N$ with $k$ uniform on $\\{1, \\dots, N\\}$ (shape (n,)).
-    ($k = 0$, printed in Eq. 38, is excluded: the target Eq. 16 is singular at $t = 0$.)"""
+    """Training times of the Monte Carlo estimator Eq. 38: $t = k/N$ with $k$ uniform on $\\{1, \\dots, N\\}$ (shape
+    (n,)). ($k = 0$, printed in Eq. 38, is excluded: the target Eq. 16 is singular at $t = 0$.)"""
     N = getattr(process, "N", 1000)
     k = torch.randint(1, N + 1, (n,), generator=generator, device=device)
     return k.to(dtype or torch.get_default_dtype()) / N
@@ -46,9 +46,10 @@ def mesm_loss(h_pred, h_true, weight=None, reduction="mean"):
 def mdsm_loss(model, x0, process, t=None, generator=None, *, weighting="none", z=None, reduction="mean"):
     """Multiplicative denoising score matching, Eq. 15, by the Monte Carlo estimator Eq. 38.
     For each clean $x_0$ (B, ...): $t = k/N$, $k$ uniform on $\\{1..N\\}$ (or the given `t`, float or (B,)),
-    $x_t = x_0\\circ\\exp(D(t) + \\sqrt{V(t)}z)$ (Eq. 6, `process.sample`), target $h^* = $ `process.cond_hyvarinen_score` (Eq. 16),
-    loss $\\lambda(t)\\,\\tfrac12\\|h^* - $ `model(x_t, t)` $\\|^2$ summed over coordinates, averaged over the batch.
-    The model predicts the Hyvärinen score $h$ directly (the paper's $x\\circ s_\\theta$). `z` fixes the noise (common random numbers)."""
+    $x_t = x_0\\circ\\exp(D(t) + \\sqrt{V(t)}z)$ (Eq. 6, `process.sample`), target $h^* = $
+    `process.cond_hyvarinen_score` (Eq. 16), loss $\\lambda(t)\\,\\tfrac12\\|h^* - $ `model(x_t, t)` $\\|^2$ summed over
+    coordinates, averaged over the batch. The model predicts the Hyvärinen score $h$ directly (the paper's
+    $x\\circ s_\\theta$). `z` fixes the noise (common random numbers)."""
     x0 = check_positive(x0, "x0")
     B = x0.shape[0]
     if t is None: t = sample_time(B, process, generator=generator, dtype=x0.dtype, device=x0.device)

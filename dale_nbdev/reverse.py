@@ -26,7 +26,8 @@ def reverse_drift(x, h, process, t=None):
 def reverse_log_drift(x, h, process, t=None):
     """Drift of the log-space reverse-time SDE, Eq. 11: $-(\\mu_t - \\tfrac{3}{2}\\sigma_t^2) + \\sigma_t^2 h$, with
     $h = x\\circ\\nabla\\log p_t(x)$. One Euler-Maruyama step (Eq. 13, Dale-Langevin):
-    $x_{t-\\delta} = x_t\\circ\\exp(\\delta\\cdot$`reverse_log_drift` $+ \\sigma_t\\sqrt{\\delta} z)$. `x` is only used for its shape."""
+    $x_{t-\\delta} = x_t\\circ\\exp(\\delta\\cdot$`reverse_log_drift` $+ \\sigma_t\\sqrt{\\delta} z)$. `x` is only used
+    for its shape."""
     s, m = process.sigma_at(t, x), process.mu_at(t, x)
     return -(m - 1.5 * s ** 2) + s ** 2 * h
 
@@ -103,12 +104,14 @@ def tweedie_denoise(score_fn, x, process, t):
 # %% ../nbs/02_reverse_sde.ipynb #bf04803a
 def sliced_wasserstein(x, y, n_projections: int = 128, generator=None):
     """Sliced 2-Wasserstein distance between two equal-size point clouds `x`, `y` (n, ...) (flattened to (n, D)):
-    $SW_2 = \\big(\\mathbb{E}_\\theta W_2^2(\\theta^\\top x, \\theta^\\top y)\\big)^{1/2}$ over `n_projections` random unit
-    directions $\\theta$; each 1-D $W_2^2$ is the mean squared difference of the sorted projections.
+    $SW_2 = \\big(\\mathbb{E}_\\theta W_2^2(\\theta^\\top x, \\theta^\\top y)\\big)^{1/2}$ over `n_projections` random
+    unit directions $\\theta$; each 1-D $W_2^2$ is the mean squared difference of the sorted projections.
     Monte Carlo in $\\theta$ and biased upwards by the finite samples: compare it with the floor between two
     independent samples of the same law, never with 0."""
     x, y = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
-    if x.shape != y.shape: raise ValueError(f"x and y must have the same shape after flattening, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape after flattening, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
     theta = torch.randn(x.shape[1], n_projections, generator=generator, dtype=x.dtype, device=x.device)
     theta = theta / theta.norm(dim=0, keepdim=True)
     px, _ = torch.sort(theta.T @ x.T, dim=1)                  # (n_projections, n), sorted along the contiguous dim
@@ -129,7 +132,9 @@ def oracle_demo(mixture=None, process=None, *, n: int = 4000, n_steps: int = 100
     xs = reverse_sde_sample(oracle_score_fn(mixture, process), x1, process, 1.0, t_end, n_steps=n_steps, scheme=scheme,
                             generator=g)
     data_a, data_b = mixture.sample(n, generator=g), mixture.sample(n, generator=g)
-    sw = lambda a, b: sliced_wasserstein(torch.log(a), torch.log(b), n_projections, torch.Generator().manual_seed(seed + 1)).item()
+    sw = lambda a, b: sliced_wasserstein(torch.log(a), torch.log(b), n_projections,
+                                         torch.Generator().manual_seed(seed + 1)).item()
     ok = bool((xs > 0).all())
     return dict(sw2_samples=sw(xs, data_a) if ok else float("nan"), sw2_floor=sw(data_b, data_a),
-                sw2_prior=sw(x1, data_a), n=n, n_steps=n_steps, t_end=t_end, scheme=scheme, n_nonpositive=int((xs <= 0).sum()))
+                sw2_prior=sw(x1, data_a), n=n, n_steps=n_steps, t_end=t_end, scheme=scheme,
+                n_nonpositive=int((xs <= 0).sum()))
