@@ -23,7 +23,8 @@ def gd_step(w, grad, lr):
 
 # %% ../nbs/04_dale_egd_mld.ipynb #6b614944
 def mirror_map(x):
-    "The convex generator of Sec. 5, $h(x) = \\sum_i x_i\\log x_i - x_i$ on $\\mathbb{R}_+^d$ (summed over the last dim)."
+    """The convex generator of Sec. 5, $h(x) = \\sum_i x_i\\log x_i - x_i$ on $\\mathbb{R}_+^d$ (summed over the last
+    dim)."""
     x = check_positive(x)
     return (x * torch.log(x) - x).sum(-1)
 
@@ -33,7 +34,8 @@ def mld_drift(h):
 
 def mld_step(x, h, delta, z=None, generator=None):
     """Unadjusted Mirrored Langevin step (Euler-Maruyama of Eq. 22 in $\\log x$, exponentiated):
-    $x\\circ\\exp(\\delta(\\mathbf{1} + h) + \\sqrt{2\\delta}\\,z)$ with $h$ the Hyvärinen score of the target at `x`."""
+    $x\\circ\\exp(\\delta(\\mathbf{1} + h) + \\sqrt{2\\delta}\\,z)$ with $h$ the Hyvärinen score of the target at
+    `x`."""
     x = check_positive(x)
     if z is None: z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return x * torch.exp(delta * mld_drift(h) + math.sqrt(2 * delta) * z)
@@ -41,6 +43,7 @@ def mld_step(x, h, delta, z=None, generator=None):
 # %% ../nbs/04_dale_egd_mld.ipynb #c53153bd
 def mld_lognormal_limit(mu, sigma, delta):
     """Limit law of unadjusted MLD (Eq. 22, step `delta`) on the target $\\mathcal{LN}(\\mu, \\sigma^2)$ (App. D):
-    returns (loc, scale) of $\\log X_\\infty$: $(\\mu, \\sigma/\\sqrt{1 - \\delta/(2\\sigma^2)})$. Needs $0 < \\delta < 2\\sigma^2$."""
+    returns (loc, scale) of $\\log X_\\infty$: $(\\mu, \\sigma/\\sqrt{1 - \\delta/(2\\sigma^2)})$. Needs
+    $0 < \\delta < 2\\sigma^2$."""
     if not 0 < delta < 2 * sigma ** 2: raise ValueError(f"need 0 < delta < 2 sigma^2 = {2 * sigma ** 2}, got {delta}")
     return mu, sigma / math.sqrt(1 - delta / (2 * sigma ** 2))

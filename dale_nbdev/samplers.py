@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass, field, fields
 import torch
 from tqdm.auto import tqdm
-from ._utils import (check_choice, check_finite, check_float_range, check_int_range, check_positive, check_time,
+from ._utils import (check_choice, check_finite, check_float_range, check_int_range, check_positive,
+                               check_time,
                                check_time_grid)
 from ._utils import patch   # one method per cell, each after its concept (chapter 09)
 from .reverse import reverse_drift, reverse_log_drift, tweedie_log_mean
@@ -26,8 +27,9 @@ def _need_time(process, t):
         raise ValueError(f"{process!r} has time-varying coefficients: pass the time t")
 
 def _noise(x, kappa, z, generator):
-    """$\\kappa z$, drawing $z \\sim \\mathcal N(0, I)$ when not given. `generator` may be one generator or a list of one
-    per row of `x` (row i's noise then depends only on its own generator: samples do not depend on the batch size)."""
+    """$\\kappa z$, drawing $z \\sim \\mathcal N(0, I)$ when not given. `generator` may be one generator or a list of
+    one per row of `x` (row i's noise then depends only on its own generator: samples do not depend on the batch
+    size)."""
     if z is None and isinstance(generator, (list, tuple)):
         if len(generator) != x.shape[0]: raise ValueError(f"got {len(generator)} generators for {x.shape[0]} rows")
         z = torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=x.device) for g in generator])
@@ -49,8 +51,8 @@ def sign_agnostic_step(x, h, process, delta, kappa=1.0, *, z=None, t=None, gener
 def dale_langevin_step(x, h, process, delta, kappa=1.0, *, z=None, t=None, generator=None):
     """One step of the Dale-Langevin sampler, Eq. 13 (Euler-Maruyama of the log-space reverse SDE, Eq. 11,
     exponentiated): $x\\circ\\exp\\big(\\delta\\,$`reverse_log_drift` $+ \\kappa\\sqrt\\delta\\,\\sigma z\\big)$
-    $= x\\circ\\exp\\big(-\\delta(\\mu - 3\\sigma^2/2) + \\delta\\sigma^2 h + \\kappa\\sqrt\\delta\\,\\sigma z\\big)$; sign-preserving.
-    Arguments as `sign_agnostic_step`."""
+    $= x\\circ\\exp\\big(-\\delta(\\mu - 3\\sigma^2/2) + \\delta\\sigma^2 h + \\kappa\\sqrt\\delta\\,\\sigma z\\big)$;
+    sign-preserving. Arguments as `sign_agnostic_step`."""
     _need_time(process, t)
     a = delta * reverse_log_drift(x, h, process, t)
     if kappa: a = a + math.sqrt(delta) * process.sigma_at(t, x) * _noise(x, kappa, z, generator)
@@ -94,7 +96,8 @@ def _check_finite(x, name, k, j):
 
 def _score(score_fn, x, t, name, k, j):
     try: return score_fn(x, t)
-    except ValueError as e: raise ValueError(f"{name}: score_fn failed at outer step k={k}, inner step j={j}: {e}") from e
+    except ValueError as e:
+        raise ValueError(f"{name}: score_fn failed at outer step k={k}, inner step j={j}: {e}") from e
 
 def _check_sampler_args(x_init, delta, L, chi, n_denoise, times, denoise_t):
     """Refuse what would silently give garbage, once per call (never per step): `delta` > 0, `L` >= 1 (0 only for
@@ -155,10 +158,10 @@ def adls(score_fn, x, process, settings, *, generator=None, times=None, denoise_
     ($\\delta$, `L`, $\\chi$, `n_denoise`: a `SamplerSettings` or what `SamplerSettings.of` reads).
     Outer loop over $t_k = k/N$, $k = N-1..1$ (`get_times(process.N)`, or `times`), `L` inner steps with noise
     $\\kappa\\sigma\\sqrt\\delta z$, $\\kappa \\leftarrow \\chi\\kappa$ after each level, then `terminal_denoise`:
-    `n_denoise` noise-free steps at the smallest time (or `denoise_t`). `score_fn(x, t) -> h` (Hyvärinen score, t of shape (B,)).
-    `callback(dict(x, i, t, h, denoised, k, j, kappa))` after every step (`x` after the step; `h` and `denoised`, exp of
-    Tweedie's estimate, from the state before it); `disable` hides the progress bar. Raises `FloatingPointError` on
-    non-finite values, naming the step."""
+    `n_denoise` noise-free steps at the smallest time (or `denoise_t`). `score_fn(x, t) -> h` (Hyvärinen score, t of
+    shape (B,)). `callback(dict(x, i, t, h, denoised, k, j, kappa))` after every step (`x` after the step; `h` and
+    `denoised`, exp of Tweedie's estimate, from the state before it); `disable` hides the progress bar. Raises
+    `FloatingPointError` on non-finite values, naming the step."""
     return _annealed_sampler("adls", score_fn, x, process, SamplerSettings.of(settings), generator=generator,
                              times=times, denoise_t=denoise_t, callback=callback, disable=disable)
 
@@ -221,8 +224,9 @@ LOG_RANGE = (0.0, math.log(2.0))
 
 def data_independent_init(shape, process, log_range=LOG_RANGE, t: float = 1.0, generator=None, *, dtype=None,
                           device=None):
-    """Samples of the data-independent starting law $\\pi = \\mathcal{LN}(c + D(t), V(t))$, $c$ the centre of `log_range`:
-    the forward process applied to the constant image $e^c$ (no class averages, nothing fitted; chapter 06)."""
+    """Samples of the data-independent starting law $\\pi = \\mathcal{LN}(c + D(t), V(t))$, $c$ the centre of
+    `log_range`: the forward process applied to the constant image $e^c$ (no class averages, nothing fitted; chapter
+    06)."""
     dtype = dtype or torch.get_default_dtype()
     tt = torch.as_tensor(float(t), dtype=torch.float64)
     c = (log_range[0] + log_range[1]) / 2 + float(process.drift_integral(tt))
@@ -310,7 +314,8 @@ def sample_rows(self: StartingLaw, index, generators, dtype=None, device=None):
     if self.kind != "class_average": return torch.cat([self.sample(1, g, dtype, device) for g in generators]), None
     means = self.params["class_means"].to(device=device, dtype=dtype or self.params["class_means"].dtype)
     y = index % means.shape[0]
-    x = torch.cat([class_average_init(means[int(k)][None], 1, self.process, g, t=self.t) for k, g in zip(y, generators)])
+    x = torch.cat([class_average_init(means[int(k)][None], 1, self.process, g, t=self.t)
+                   for k, g in zip(y, generators)])
     return x, y
 
 # %% ../nbs/05_samplers.ipynb #f0e2e4d1
