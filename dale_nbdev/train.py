@@ -215,6 +215,13 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor
         out.append(_epoch_perm(seed, e, n)[i:i + take]); pos += take
     return torch.cat(out)
 
+def _host_to(v: torch.Tensor, device) -> torch.Tensor:
+    """A host tensor on `device`; to a GPU through pinned memory without blocking (a copy from ordinary, pageable
+    memory makes the CPU wait until the GPU has run everything queued before it: a host sync per step)."""
+    device = torch.device(device)
+    if device.type != 'cuda' or v.device.type != 'cpu': return v.to(device)
+    return v.contiguous().pin_memory().to(device, non_blocking=True)
+
 def get_batch(X: torch.Tensor, step: int, cfg, rank: int = 0, world: int = 1, device='cpu', process=None):
     """(x0, t, z) of this rank at `step`. The global batch and all its noise (t = k/N by `losses.sample_time`, or
     log-uniform on [1/N, 1] with `cfg.time_sampling='log_uniform'`, or the process's `sample_train_time` with
@@ -223,15 +230,15 @@ def get_batch(X: torch.Tensor, step: int, cfg, rank: int = 0, world: int = 1, de
     process = cfg.build_process() if process is None else process
     B = cfg.batch_size
     idx = batch_indices(step, B, X.shape[0], cfg.seed)[rank::world]
-    x0 = X[idx.to(X.device)].to(device, non_blocking=True)
+    x0 = X[_host_to(idx, X.device)].to(device, non_blocking=True)
     g_t = stream_generator(cfg.seed, step, 'time')
     if cfg.time_sampling == 'log_uniform':   # log t uniform on [log(1/N), 0]
         t = process.N ** (torch.rand(B, generator=g_t, dtype=torch.float64) - 1)
-        t = t.to(torch.float32)[rank::world].to(device)
+        t = _host_to(t.to(torch.float32)[rank::world], device)
     elif cfg.time_sampling == 'lognormal':    # the process's own law of training noise levels (EDM's log-normal)
-        t = process.sample_train_time(B, generator=g_t).to(torch.float32)[rank::world].to(device)
+        t = _host_to(process.sample_train_time(B, generator=g_t).to(torch.float32)[rank::world], device)
     else:
-        t = sample_time(B, process, generator=g_t, dtype=torch.float32)[rank::world].to(device)
+        t = _host_to(sample_time(B, process, generator=g_t, dtype=torch.float32)[rank::world], device)
     g = stream_generator(cfg.seed, step, 'noise', device=device)
     z = torch.randn((B, *X.shape[1:]), generator=g, device=device)[rank::world]
     return x0, t, z
