@@ -23,6 +23,7 @@ from .models import get_model, count_parameters
 from .samplers import adls, get_times, SamplerSettings
 from .paper import PAPER_SAMPLER_SETTINGS
 from .train import TrainConfig, TrainStep, precision_flags, make_config, build_model
+from ._utils import tensor_checks
 from .precision import cpu_info, resolve_cpu_amp
 from .pretrained import DEFAULT_SAMPLER, load_pretrained, sample_pretrained
 
@@ -195,7 +196,8 @@ def make_train_step(model: nn.Module, speed: SpeedConfig, device='cpu', process=
     model = model.to(device).train()
     if speed.channels_last: model = model.to(memory_format=torch.channels_last)
     ts = TrainStep(model, cfg, process, device)
-    def step(x0, t, z): return ts(x0, t, z, sync=speed.sync)
+    def step(x0, t, z):
+        with tensor_checks(speed.sync): return ts(x0, t, z, sync=speed.sync)   # unsynced: the trainer's later steps
     step.state = dict(model=model, net=ts.net, opt=ts.opt, ema=ts.ema, train_step=ts, config=cfg)
     return step
 
