@@ -120,7 +120,8 @@ def expand_time(t, x: torch.Tensor) -> torch.Tensor:
     a per-sample tensor of shape (B,) becomes (B, 1, ..., 1)."""
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
     if t.ndim == 1 and x.ndim > 1:
-        if t.shape[0] != x.shape[0]: raise ValueError(f"per-sample t has {t.shape[0]} entries, x has batch {x.shape[0]}")
+        if t.shape[0] != x.shape[0]:
+            raise ValueError(f"per-sample t has {t.shape[0]} entries, x has batch {x.shape[0]}")
         t = t.reshape(-1, *([1] * (x.ndim - 1)))
     return t
 
@@ -128,7 +129,8 @@ def batch_time(t, x: torch.Tensor) -> torch.Tensor:
     "`t` (float, 0-d or (B,)) as a float tensor of shape (B,) on `x`'s device."
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
     if t.ndim == 0: t = t.expand(x.shape[0])
-    if t.shape != (x.shape[0],): raise ValueError(f"t must be a float or have shape ({x.shape[0]},), got {tuple(t.shape)}")
+    if t.shape != (x.shape[0],):
+        raise ValueError(f"t must be a float or have shape ({x.shape[0]},), got {tuple(t.shape)}")
     return t
 
 # %% ../nbs/09_utils.ipynb #bebc9e98
@@ -169,7 +171,8 @@ def check_positive(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     if not tensor_checks_enabled(): return x
     if not bool((x > 0).all()):
         n_bad = int((~(x > 0)).sum())
-        raise ValueError(f"{name} must be strictly positive (log of a non-positive value); {n_bad} of {x.numel()} entries are not")
+        raise ValueError(f"{name} must be strictly positive (log of a non-positive value); {n_bad} of {x.numel()} "
+                         f"entries are not")
     return x
 
 def check_finite(x, name: str = "x"):
@@ -267,7 +270,8 @@ def patch(f=None, *, cls_method: bool = False):
     classmethod with `cls_method=True`; returns `f`. Usable as `@patch` and as `@patch(cls_method=True)`."""
     if f is None: return functools.partial(patch, cls_method=cls_method)
     cls = next(iter(inspect.signature(f).parameters.values())).annotation
-    if cls is inspect.Parameter.empty or not isinstance(cls, type): raise TypeError(f"@patch: annotate the first parameter of {f.__name__} with a class")
+    if cls is inspect.Parameter.empty or not isinstance(cls, type):
+        raise TypeError(f"@patch: annotate the first parameter of {f.__name__} with a class")
     f.__qualname__ = f"{cls.__name__}.{f.__name__}"
     setattr(cls, f.__name__, classmethod(f) if cls_method else f)
     return f

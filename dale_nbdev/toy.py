@@ -32,11 +32,11 @@ def toy_mixture(dtype=None) -> LogNormalMixture:
 
 # %% ../nbs/07_toy.ipynb #25899486
 class ToyMLP(nn.Module):
-    """Small score network for 2-D data: `model(x, t) -> h`, the Hyvärinen score $x\\circ\\nabla\\log p_t(x)$ (shape of x).
-    `x` (B, dim) positive, `t` a float or (B,) tensor in (0, 1]. Features: $\\log x$ and
+    """Small score network for 2-D data: `model(x, t) -> h`, the Hyvärinen score $x\\circ\\nabla\\log p_t(x)$ (shape of
+    x). `x` (B, dim) positive, `t` a float or (B,) tensor in (0, 1]. Features: $\\log x$ and
     $[\\log t, \\sin(\\pi f t), \\cos(\\pi f t)]_{f=1..n_{freq}}$; `n_layers` hidden SiLU layers of width `hidden`.
-    Output $h = -1 + \\mathrm{MLP}/\\sqrt{s_0^2 + \\sigma^2 t}$ (`data_scale` $= s_0$, `sigma` $= \\sigma$), the form of the
-    exact score of a log-normal mixture; `sigma=None` returns the raw MLP output."""
+    Output $h = -1 + \\mathrm{MLP}/\\sqrt{s_0^2 + \\sigma^2 t}$ (`data_scale` $= s_0$, `sigma` $= \\sigma$), the form of
+    the exact score of a log-normal mixture; `sigma=None` returns the raw MLP output."""
     def __init__(self, dim=2, hidden=128, n_layers=3, *, n_freq=8, sigma=0.8, data_scale=0.2):
         super().__init__()
         self.dim, self.n_freq, self.sigma, self.data_scale = dim, n_freq, sigma, data_scale
@@ -61,12 +61,13 @@ def _sw(a, b, n_projections):
                                     generator=torch.Generator().manual_seed(12345)))
 
 def _mode_weights(mixture, x):
-    return (torch.bincount(mixture.responsibilities(x).argmax(1), minlength=mixture.n_components).float() / x.shape[0]).tolist()
+    counts = torch.bincount(mixture.responsibilities(x).argmax(1), minlength=mixture.n_components)
+    return (counts.float() / x.shape[0]).tolist()
 
 @torch.no_grad()
 def score_errors(model, mixture, process, times=(0.01, 0.1, 0.5, 1.0), n=2000, *, generator=None):
-    """M-ESM (Eq. 14) of `model` against the exact Hyvärinen score of `mixture` diffused by `process`, at each t in `times`:
-    dict t -> (mesm, relative = mesm / (0.5 E||h||^2)), with `n` exact samples of $p_t$."""
+    """M-ESM (Eq. 14) of `model` against the exact Hyvärinen score of `mixture` diffused by `process`, at each t in
+    `times`: dict t -> (mesm, relative = mesm / (0.5 E||h||^2)), with `n` exact samples of $p_t$."""
     dev = next(model.parameters()).device
     out = {}
     for t in times:
@@ -83,7 +84,8 @@ def _toy_start(mixture, process, n, g, n_projections, n_floor):
     """Fresh data, the Monte Carlo floor of `n_floor` pairs of fresh data sets, and the log-normal start fitted to
     forward samples at t = 1 (Sec. 6.2), all drawn from `g` in this order: (data, floors, mu_hat, s_hat, x_init)."""
     data = mixture.sample(n, generator=g).float()
-    floors = torch.tensor([_sw(mixture.sample(n, generator=g).float(), mixture.sample(n, generator=g).float(), n_projections)
+    floors = torch.tensor([_sw(mixture.sample(n, generator=g).float(), mixture.sample(n, generator=g).float(),
+                               n_projections)
                            for _ in range(n_floor)])
     mu_hat, s_hat = fit_lognormal(process.sample(mixture.sample(20 * n, generator=g).float(), 1.0, generator=g))
     x_init = lognormal_init((n, mixture.dim), mu_hat, s_hat, generator=g)
@@ -99,8 +101,8 @@ def _toy_samples(model, mixture, process, x_init, data, *, seed, settings, disab
     samples, sw2, sw2_oracle, errors = {}, {}, {}, {}
     for name, sampler in [("adls", adls), ("asams", asams)]:
         try:
-            samples[name] = sampler(learned, x_init, process, settings, generator=torch.Generator().manual_seed(seed + 1),
-                                    disable=disable)
+            samples[name] = sampler(learned, x_init, process, settings,
+                                    generator=torch.Generator().manual_seed(seed + 1), disable=disable)
             sw2[name] = _sw(samples[name], data, n_projections)
         except (ValueError, FloatingPointError) as e:
             samples[name], sw2[name], errors[name] = None, None, str(e)
@@ -143,10 +145,12 @@ def toy_report(model, out_dir, process=None, *, n=2000, seed=0, mixture=None, se
                                                              for k, v in samples.items()}),
         score_mesm={str(t): list(v) for t, v in errs.items()},
         prior_fit=dict(mu_hat=mu_hat.tolist(), sigma_hat=s_hat.tolist()),
-        settings=dict(n=n, seed=seed, delta=settings.delta, L=settings.L, chi=settings.chi, n_denoise=settings.n_denoise,
-                      process=repr(process), n_projections=n_projections, n_floor=n_floor, init="lognormal"),
+        settings=dict(n=n, seed=seed, delta=settings.delta, L=settings.L, chi=settings.chi,
+                      n_denoise=settings.n_denoise, process=repr(process), n_projections=n_projections, n_floor=n_floor,
+                      init="lognormal"),
         errors=errors, time_s=None)
-    if figure: _toy_figure(model, mixture, process, data, x_init, samples, metrics, out_dir / "toy.png", figure == "show")
+    if figure:
+        _toy_figure(model, mixture, process, data, x_init, samples, metrics, out_dir / "toy.png", figure == "show")
     metrics["time_s"] = time.time() - t_start
     atomic_write_json(metrics, out_dir / "metrics.json")
     return metrics
@@ -160,13 +164,16 @@ def _toy_figure(model, mixture, process, data, x_init, samples, metrics, path, s
         from matplotlib.figure import Figure
         fig = Figure(figsize=(14, 3.4), dpi=90); axs = fig.subplots(1, 4)
     ld = torch.log(data)
-    panels = [("data (log space)", data), ("ADLS samples", samples.get("adls")), ("ASAMS samples", samples.get("asams"))]
+    panels = [("data (log space)", data), ("ADLS samples", samples.get("adls")),
+              ("ASAMS samples", samples.get("asams"))]
     for ax, (title, x) in zip(axs[:3], panels):
         ax.scatter(*torch.log(x_init).T, s=2, c="lightgray", label="start (log-normal fit)")
         if x is not None: ax.scatter(*torch.log(x).T, s=2, c="C0" if x is data else "C1")
         key = {"ADLS samples": "adls", "ASAMS samples": "asams"}.get(title)
-        sub = f"\nSW2 {metrics['sw2_samples'][key]:.3f} (floor {metrics['sw2_floor']:.3f})" if key and metrics["sw2_samples"][key] is not None else ""
-        ax.set_title(title + sub, fontsize=9); ax.set_xlim(ld[:, 0].min() - 1, ld[:, 0].max() + 1); ax.set_ylim(ld[:, 1].min() - 1, ld[:, 1].max() + 1)
+        sub = (f"\nSW2 {metrics['sw2_samples'][key]:.3f} (floor {metrics['sw2_floor']:.3f})"
+               if key and metrics["sw2_samples"][key] is not None else "")
+        ax.set_title(title + sub, fontsize=9)
+        ax.set_xlim(ld[:, 0].min() - 1, ld[:, 0].max() + 1); ax.set_ylim(ld[:, 1].min() - 1, ld[:, 1].max() + 1)
         ax.set_xlabel("log x1"); ax.set_ylabel("log x2")
     axs[0].legend(fontsize=7, markerscale=4, loc="lower right")
     dev = next(model.parameters()).device
@@ -178,7 +185,8 @@ def _toy_figure(model, mixture, process, data, x_init, samples, metrics, path, s
             h, hp = pt.hyvarinen_score(x), model(x.to(dev), torch.full((500,), t, device=dev)).cpu()
             axs[3].scatter(h[:, 0], hp[:, 0], s=3, c=f"C{i}", label=f"t = {t}")
     lim = axs[3].get_xlim(); axs[3].plot(lim, lim, "k--", lw=0.8)
-    axs[3].set_xlabel("exact h_1"); axs[3].set_ylabel("learned h_1"); axs[3].set_title("learned vs exact Hyvärinen score", fontsize=9)
+    axs[3].set_xlabel("exact h_1"); axs[3].set_ylabel("learned h_1")
+    axs[3].set_title("learned vs exact Hyvärinen score", fontsize=9)
     axs[3].legend(fontsize=7, markerscale=3)
     fig.tight_layout(); atomic_save_image(fig, path)
     if show: plt.show()
