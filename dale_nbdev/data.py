@@ -302,8 +302,8 @@ def _pool_moments(stats):
 
 def terminal_lognormal_fit(x0: torch.Tensor, process=None, t: float = 1.0, *, per_channel: bool = False,
                            generator=None, chunk: int = 4096):
-    """Sec. 6.2 / Table 2: push `x0` (N, C, H, W) through the forward process to time `t` (Eq. 6, `process.sample`, default
-    `paper_process()`) and fit a Gaussian to the log-pixels with `dale_nbdev.samplers.fit_lognormal`; returns
+    """Sec. 6.2 / Table 2: push `x0` (N, C, H, W) through the forward process to time `t` (Eq. 6, `process.sample`,
+    default `paper_process()`) and fit a Gaussian to the log-pixels with `dale_nbdev.samplers.fit_lognormal`; returns
     (mu_hat, sigma_hat), 0-d tensors or per channel (C,). Works in chunks of `chunk` images, pooled exactly."""
     process = process if process is not None else paper_process()
     stats = []

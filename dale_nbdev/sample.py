@@ -60,8 +60,8 @@ def make_score_fn(model, device=None, amp: bool = True, cpu_amp='auto', chunk=No
         if x.device.type == 'cuda' or cuda: on = amp
         else:
             if score_fn.precision is None:
-                score_fn.precision = (resolve_cpu_amp(cpu_amp, model, 'sample', tuple(x.shape[1:]), PROBE_BATCH)
-                                      if net else dict(setting=cpu_amp, cpu_amp=cpu_amp is True, source='not a network'))
+                score_fn.precision = (resolve_cpu_amp(cpu_amp, model, 'sample', tuple(x.shape[1:]), PROBE_BATCH) if net
+                                      else dict(setting=cpu_amp, cpu_amp=cpu_amp is True, source='not a network'))
             on = score_fn.precision['cpu_amp']
         ctx = torch.autocast(x.device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
         with torch.no_grad(), ctx: return (model(x, t) if chunk is None else _in_chunks(model, x, t, chunk)).float()
@@ -271,8 +271,8 @@ def grid_search(model, dataset: str, grid: dict, metric_fn, *, n: int = 1024, sa
 
 # %% ../nbs/13_sampling_eval.ipynb #9704f9d3
 def chi_ablation(model, dataset: str, metric_fn, chis=(1.0, 0.9995, 0.995, 0.99), *, n: int = 1024,
-                 sampler: str = 'adls', init: str = 'class_average', settings=None, seed: int = 0, progress: bool = True,
-                 **gen_kw):
+                 sampler: str = 'adls', init: str = 'class_average', settings=None, seed: int = 0,
+                 progress: bool = True, **gen_kw):
     """The metric as a function of the annealing factor chi (records in the order of `chis`), the other settings from
     the paper's tables (or `settings`)."""
     base = sampler_settings(dataset, sampler, init, **dict(settings or {}, chi=chis[0]))
