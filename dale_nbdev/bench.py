@@ -410,7 +410,8 @@ def run_benchmarks(size: str = 'smoke', *, device=None, models=None, paths=None,
             for p in sample_paths:
                 L = PAPER_SAMPLER_SETTINGS[(spec['dataset'], 'adls', 'class_average')]['L']
                 r = bench_sampling(name, SPEED_CONFIGS[p], state, S['sample_batch'] if 'batch' not in o else B,
-                                   device=device, model_kw=kw, process=process, n_levels=max(1, round(sample_evals / L)))
+                                   device=device, model_kw=kw, process=process,
+                                   n_levels=max(1, round(sample_evals / L)))
                 mr['sampling'][p] = r
                 log(f"  sample {p:15s} {r['image_evals_per_s']:9.1f} image-evals/s -> {r['images_per_s']:8.3f} img/s"
                     f" (E = {r['evals_full']}, extrapolated)")
@@ -521,7 +522,9 @@ def laptop_markdown(recs) -> str:
         c, g, m, t = r['cpu'], r['grid'], r['many'], r['train']
         prec = lambda b: 'bf16' if b else 'fp32'
         rows.append(f"| {c['model']} ({', '.join(c['flags'])}; {c['capability']}; {r['threads']}) | "
-                    f"{g['cold_s']:.1f} s / {g['warm_s']:.1f} s | {m['images_per_s']:.0f} img/s ({prec(m['precision'])}) | "
-                    f"{t['fp32_s']:.2f} s / {t['bf16_s']:.2f} s | sample: {prec(m['precision'])}, train: {prec(t['auto'])} | "
+                    f"{g['cold_s']:.1f} s / {g['warm_s']:.1f} s | "
+                    f"{m['images_per_s']:.0f} img/s ({prec(m['precision'])}) | "
+                    f"{t['fp32_s']:.2f} s / {t['bf16_s']:.2f} s | "
+                    f"sample: {prec(m['precision'])}, train: {prec(t['auto'])} | "
                     f"{r.get('load_average', ['?'])[0]:.2f} |")
     return '\n'.join(rows)

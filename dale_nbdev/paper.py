@@ -11,7 +11,8 @@ __all__ = ['DATASET_TITLES', 'PAPER_ARCHITECTURE', 'PAPER_GBM', 'PAPER_TRAINING'
 import math
 
 # %% ../nbs/18_paper.ipynb #62166ea3
-DATASET_TITLES = {'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST', 'kmnist': 'Kuzushiji-MNIST', 'cifar10': 'CIFAR-10'}
+DATASET_TITLES = {'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST', 'kmnist': 'Kuzushiji-MNIST',
+                  'cifar10': 'CIFAR-10'}
 "The names the paper's tables use."
 
 PAPER_ARCHITECTURE = {'mnist': 'NCSN-Deeper', 'fashion_mnist': 'NCSN-Deeper', 'kmnist': 'NCSN-Deeper',
