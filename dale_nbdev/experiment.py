@@ -244,7 +244,8 @@ def evaluate_stage(cfg: ExperimentConfig, data: ExperimentData, samples: dict, m
         rows.append(dict(sampler=s, init=i, n_denoise=n, L=st['L'], delta=st['delta'], chi=st['chi'], n_fake=len(u8),
                          frac_outside=meta.get('frac_outside'), **measure(u8, lab)))
     m = min(cfg.n_samples, len(data.train_x))
-    start, lab = samplers.class_average_init(samplers.class_averages(data.train_x, data.train_y), m, sampling_process(cfg),
+    means = samplers.class_averages(data.train_x, data.train_y)
+    start, lab = samplers.class_average_init(means, m, sampling_process(cfg),
                                              generator=torch.Generator().manual_seed(cfg.seed), return_labels=True)
     refs = [dict(name=f'real training images (last {m:,} of the {data.train_split} split)', n_fake=m,
                  **measure(to_uint8(data.train_x[-m:])[0], data.train_y[-m:])),
