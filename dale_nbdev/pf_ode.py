@@ -14,14 +14,15 @@ from tqdm.auto import tqdm
 from ._utils import check_positive
 from .gbm import GeometricGBM
 from .reverse import tweedie_log_mean
-from .samplers import LOG_RANGE, data_independent_init    # the starting laws live with the samplers (chapter 05)
+from .samplers import LOG_RANGE, data_independent_init    # the starting laws (chapter 05)
 from .samplers import _noise                                # one generator, or one per row (chapter 05)
 
 # %% ../nbs/06_beyond.ipynb #06fb6de6
 def log_pf_velocity(x, h, process, t):
     """Velocity of the log-space probability-flow ODE (PF): $dY/dt = f - \\tfrac12 g^2\\nabla_y\\log p_Y$ with
-    $f = \\mu_t - \\sigma_t^2/2$, $g = \\sigma_t$ and $\\nabla_y\\log p_Y = 1 + h$, i.e. $\\mu_t - \\sigma_t^2 - \\tfrac12\\sigma_t^2 h$.
-    `h` is the Hyvärinen score $x\\circ\\nabla\\log p_t(x)$; `t` a float or per-sample (B,) tensor."""
+    $f = \\mu_t - \\sigma_t^2/2$, $g = \\sigma_t$ and $\\nabla_y\\log p_Y = 1 + h$, i.e.
+    $\\mu_t - \\sigma_t^2 - \\tfrac12\\sigma_t^2 h$. `h` is the Hyvärinen score $x\\circ\\nabla\\log p_t(x)$; `t` a
+    float or per-sample (B,) tensor."""
     s2 = process.sigma_at(t, x) ** 2
     return process.mu_at(t, x) - s2 / 2 - s2 / 2 * (1 + h)
 
@@ -31,7 +32,8 @@ def log_std_at(process, t):
     return torch.sqrt(torch.as_tensor(process.variance_integral(t), dtype=torch.float64))
 
 def time_from_log_std(process, s, t_max: float = 1.0, n_iter: int = 64):
-    "The time $t \\in [0, t_{max}]$ with $\\sqrt{V(t)} = s$, by bisection ($V$ is increasing); elementwise for a tensor `s`."
+    """The time $t \\in [0, t_{max}]$ with $\\sqrt{V(t)} = s$, by bisection ($V$ is increasing); elementwise for a
+    tensor `s`."""
     s = torch.as_tensor(s, dtype=torch.float64)
     lo, hi = torch.zeros_like(s), torch.full_like(s, float(t_max))
     for _ in range(n_iter):
@@ -56,8 +58,9 @@ def get_times_polynomial(n: int, t_min: float = 1e-3, t_max: float = 1.0, rho: f
 
 def get_times_karras(n: int, process, t_min: float = 1e-3, *, t_max: float = 1.0, rho: float = 7.0,
                      append_zero: bool = True):
-    """EDM time grid (Karras et al. 2022, Eq. 5) for any process: `n` noise levels $s_i$ spaced uniformly in $s^{1/\\rho}$
-    between $s(t_{max})$ and $s(t_{min})$, $s = \\sqrt{V(t)}$, mapped back to times by `time_from_log_std`; then 0."""
+    """EDM time grid (Karras et al. 2022, Eq. 5) for any process: `n` noise levels $s_i$ spaced uniformly in
+    $s^{1/\\rho}$ between $s(t_{max})$ and $s(t_{min})$, $s = \\sqrt{V(t)}$, mapped back to times by
+    `time_from_log_std`; then 0."""
     s_max, s_min = float(log_std_at(process, t_max)), float(log_std_at(process, t_min))
     ramp = torch.linspace(0, 1, n, dtype=torch.float64)
     s = (s_max ** (1 / rho) + ramp * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
@@ -76,7 +79,8 @@ def ode_nfe(times, method: str = "heun") -> int:
 
 # %% ../nbs/06_beyond.ipynb #6f58dae2
 def _ode_state(score_fn, process, y, t, s, drift, param):
-    "Derivative of the ODE state at grid time t, and the score used: $d\\tilde y/ds$ (`param='std'`) or $dy/dt$ (`'t'`)."
+    """Derivative of the ODE state at grid time t, and the score used: $d\\tilde y/ds$ (`param='std'`) or $dy/dt$
+    (`'t'`)."""
     tb = torch.full((y.shape[0],), t, dtype=y.dtype, device=y.device)
     if param == "std":
         h = score_fn(torch.exp(y + drift), tb)
@@ -122,8 +126,8 @@ def sample_ode_euler(score_fn, x, process, times=None, param: str = "std", *, ca
     """Euler's method for the log-space probability-flow ODE (PF) from `times[0]` down to `times[-1]` (default
     `get_times_karras(18, process)`). `x` (positive) are samples of $p_{t_0}$; `score_fn(x, t) -> h` (Hyvärinen score,
     `t` of shape (B,)); `process` any object with `sigma_at`, `mu_at`, `drift_integral`, `variance_integral`.
-    `param='std'` steps in the noise level $s = \\sqrt{V(t)}$ on $\\tilde y = \\log x - D(t)$ (EDM's VE ODE; a last step to
-    t = 0 is the Tweedie denoiser), `'t'` steps (PF) in t. One score evaluation per step.
+    `param='std'` steps in the noise level $s = \\sqrt{V(t)}$ on $\\tilde y = \\log x - D(t)$ (EDM's VE ODE; a last step
+    to t = 0 is the Tweedie denoiser), `'t'` steps (PF) in t. One score evaluation per step.
     `callback(dict(x, i, t, t_next, h, denoised))` after every step (`denoised`: $\\exp$ of Tweedie's estimate of
     $\\log x_0$ at step i); `disable` hides the progress bar; `generator` is unused (the ODE is deterministic) and
     accepted so that every sampler takes the same keywords. Raises `FloatingPointError` on non-finite values."""
@@ -210,13 +214,15 @@ def sample_sde_dpmpp_2m(score_fn, x, process, times=None, *, callback=None, disa
 
 # %% ../nbs/06_beyond.ipynb #083f2f28
 def prior_kl_bound(process, dim: int, log_range=LOG_RANGE, t: float = 1.0) -> float:
-    """Upper bound on $\\mathrm{KL}(p_t \\,\\|\\, \\pi)$, $\\pi = \\mathcal{LN}(c + D(t), V(t) I)$, valid for ANY data law with
-    $\\log X_0$ in the box `log_range`$^{dim}$ ($c$ its centre): $d\\,(w/2)^2 / (2V(t))$, $w$ the width (convexity of KL)."""
+    """Upper bound on $\\mathrm{KL}(p_t \\,\\|\\, \\pi)$, $\\pi = \\mathcal{LN}(c + D(t), V(t) I)$, valid for ANY data
+    law with $\\log X_0$ in the box `log_range`$^{dim}$ ($c$ its centre): $d\\,(w/2)^2 / (2V(t))$, $w$ the width
+    (convexity of KL)."""
     lo, hi = log_range
     return dim * ((hi - lo) / 2) ** 2 / (2 * float(log_std_at(process, t)) ** 2)
 
 def sigma_max_for_kl(kl: float, dim: int, sigma_min: float = 0.1, log_range=LOG_RANGE) -> float:
-    "The $\\sigma_{max}$ of `GeometricGBM(sigma_min, sigma_max)` whose `prior_kl_bound` at t = 1 equals `kl` (bisection in $\\log\\sigma_{max}$)."
+    """The $\\sigma_{max}$ of `GeometricGBM(sigma_min, sigma_max)` whose `prior_kl_bound` at t = 1 equals `kl`
+    (bisection in $\\log\\sigma_{max}$)."""
     lo, hi = math.log(sigma_min) + 1e-9, math.log(sigma_min) + 30.0
     for _ in range(200):
         mid = (lo + hi) / 2
