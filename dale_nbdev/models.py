@@ -25,17 +25,20 @@ def log_input(x: torch.Tensor) -> torch.Tensor:
     """The networks' input $\\log x$; raises `ValueError` on non-positive entries (eager mode, unless
     `tensor_checks(False)` is in force: the check reads the tensor on the host)."""
     if not torch.compiler.is_compiling() and tensor_checks_enabled() and not bool((x > 0).all()):
-        raise ValueError(f"score networks take positive inputs (they read log x); {int((x <= 0).sum())} entries are <= 0")
+        raise ValueError(f"score networks take positive inputs (they read log x); {int((x <= 0).sum())} entries "
+                         f"are <= 0")
     return torch.log(x)
 
 def time_index(t: torch.Tensor, N: int = 1000) -> torch.Tensor:
-    "The paper's discrete time index $k = \\mathrm{round}(tN)$, clipped to $\\{0, \\dots, N-1\\}$ (so $t = 1$ uses $k = N-1$)."
+    """The paper's discrete time index $k = \\mathrm{round}(tN)$, clipped to $\\{0, \\dots, N-1\\}$ (so $t = 1$ uses
+    $k = N-1$)."""
     return torch.round(t * N).long().clamp(0, N - 1)
 
 def timestep_embedding(s: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     "Transformer/DDPM sinusoidal embedding of the (scaled) times `s` (B,) -> (B, dim): [sin(s w_i), cos(s w_i)]."
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=s.device) / max(half - 1, 1))
+    k = torch.arange(half, dtype=torch.float32, device=s.device)
+    freqs = torch.exp(-math.log(max_period) * k / max(half - 1, 1))
     args = s.float()[:, None] * freqs[None]
     emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
     return F.pad(emb, (0, 1)) if dim % 2 else emb
@@ -46,7 +49,8 @@ def count_parameters(model: nn.Module) -> int:
 
 # %% ../nbs/11_models.ipynb #7cf3f1c1
 def instance_norm_pp(x, gamma, alpha, beta, eps: float = 1e-5):
-    "Instance normalisation++ (NCSN, Song & Ermon 2019): instance norm plus the rescaled channel means, then $\\gamma\\cdot+\\beta$."
+    """Instance normalisation++ (NCSN, Song & Ermon 2019): instance norm plus the rescaled channel means, then
+    $\\gamma\\cdot+\\beta$."""
     means = x.mean(dim=(2, 3))
     m, v = means.mean(dim=1, keepdim=True), means.var(dim=1, keepdim=True)
     means = (means - m) / torch.sqrt(v + eps)
@@ -66,7 +70,8 @@ class ClassInstanceNormPP(nn.Module):
         return instance_norm_pp(x, gamma, alpha, beta)
 
 class TimeInstanceNormPP(nn.Module):
-    "Instance norm++ whose scale and shift come from a continuous time embedding: $\\gamma = 1 + a(t)$, $\\beta = b(t)$."
+    """Instance norm++ whose scale and shift come from a continuous time embedding: $\\gamma = 1 + a(t)$,
+    $\\beta = b(t)$."""
     def __init__(self, channels: int, emb_dim: int):
         super().__init__()
         self.alpha = nn.Parameter(torch.ones(channels))
@@ -103,8 +108,8 @@ class CondRCU(nn.Module):
     "Residual conv unit of RefineNet: `n_blocks` x (`n_stages` x [norm, ELU, conv3x3 (no bias)] + identity)."
     def __init__(self, ch, norm, n_blocks, n_stages=2):
         super().__init__()
-        self.blocks = nn.ModuleList(nn.ModuleList(nn.ModuleList([norm(ch), _conv3(ch, ch, bias=False)]) for _ in range(n_stages))
-                                    for _ in range(n_blocks))
+        stage = lambda: nn.ModuleList([norm(ch), _conv3(ch, ch, bias=False)])
+        self.blocks = nn.ModuleList(nn.ModuleList(stage() for _ in range(n_stages)) for _ in range(n_blocks))
         self.act = nn.ELU()
     def forward(self, x, cond):
         for block in self.blocks:
@@ -159,7 +164,8 @@ class NCSNDeeper(nn.Module):
     def __init__(self, in_channels: int = 1, ngf: int = 128, variant: str = "faithful", num_classes: int = 1000,
                  emb_dim=None):
         super().__init__()
-        if variant not in ("faithful", "lean"): raise ValueError(f"variant must be 'faithful' or 'lean', got {variant!r}")
+        if variant not in ("faithful", "lean"):
+            raise ValueError(f"variant must be 'faithful' or 'lean', got {variant!r}")
         self.variant, self.num_classes = variant, num_classes
         if variant == "faithful":
             norm = lambda c: ClassInstanceNormPP(c, num_classes)
@@ -173,8 +179,10 @@ class NCSNDeeper(nn.Module):
             nn.ModuleList([CondResBlock(f, f, norm), CondResBlock(f, f, norm)]),
             nn.ModuleList([CondResBlock(f, 2 * f, norm, down=True), CondResBlock(2 * f, 2 * f, norm)]),
             nn.ModuleList([CondResBlock(2 * f, 2 * f, norm, down=True), CondResBlock(2 * f, 2 * f, norm)]),
-            nn.ModuleList([CondResBlock(2 * f, 4 * f, norm, down=True, dilation=2), CondResBlock(4 * f, 4 * f, norm, dilation=2)]),
-            nn.ModuleList([CondResBlock(4 * f, 4 * f, norm, down=True, dilation=4), CondResBlock(4 * f, 4 * f, norm, dilation=4)]),
+            nn.ModuleList([CondResBlock(2 * f, 4 * f, norm, down=True, dilation=2),
+                           CondResBlock(4 * f, 4 * f, norm, dilation=2)]),
+            nn.ModuleList([CondResBlock(4 * f, 4 * f, norm, down=True, dilation=4),
+                           CondResBlock(4 * f, 4 * f, norm, dilation=4)]),
         ])
         self.refine = nn.ModuleList([
             CondRefineBlock([4 * f], 4 * f, norm),
@@ -215,7 +223,8 @@ def _zero_init(m: nn.Module, scale: float):
     return m
 
 class BigGANResBlock(nn.Module):
-    "DDPM++ residual block (BigGAN style): GN, swish, [up/down], conv, + time bias, GN, swish, dropout, conv; skip 1x1 if needed; sum / sqrt(2)."
+    """DDPM++ residual block (BigGAN style): GN, swish, [up/down], conv, + time bias, GN, swish, dropout, conv; skip 1x1
+    if needed; sum / sqrt(2)."""
     def __init__(self, cin, cout=None, temb_dim=None, up=False, down=False, dropout=0.1, init_scale=0.0):
         super().__init__()
         cout = cout or cin
@@ -272,7 +281,9 @@ class DDPMpp(nn.Module):
         self.down, skip_chs, ch, res = nn.ModuleList(), [nf], nf, image_size
         for i, mult in enumerate(ch_mult):
             for _ in range(num_res_blocks):
-                self.down.append(nn.ModuleList([Res(ch, nf * mult)] + ([AttnBlock(nf * mult, init_scale)] if res in attn_resolutions else [])))
+                block = [Res(ch, nf * mult)]                      # built in this order: the RNG draws follow it
+                if res in attn_resolutions: block.append(AttnBlock(nf * mult, init_scale))
+                self.down.append(nn.ModuleList(block))
                 ch = nf * mult; skip_chs.append(ch)
             if i < len(ch_mult) - 1:
                 self.down.append(nn.ModuleList([Res(ch, down=True)])); skip_chs.append(ch); res //= 2
@@ -321,7 +332,8 @@ class SmallUNet(nn.Module):
         self.mid = Res(chs[-1])
         self.ups = nn.ModuleList(Res(c, up=True) for c in reversed(chs[1:]))
         self.dec = nn.ModuleList(Res(2 * c, c) for c in reversed(chs))
-        self.dec_proj = nn.ModuleList(nn.Conv2d(c_hi, c_lo, 1) for c_hi, c_lo in zip(reversed(chs[1:]), reversed(chs[:-1])))
+        self.dec_proj = nn.ModuleList(nn.Conv2d(c_hi, c_lo, 1)
+                                      for c_hi, c_lo in zip(reversed(chs[1:]), reversed(chs[:-1])))
         self.norm_out = _gn(chs[0])
         self.conv_out = _conv3(chs[0], in_channels)
 

@@ -31,7 +31,8 @@ class ScoreWrapper(nn.Module):
 
     def checked_time(self, t, x) -> torch.Tensor:
         """`t` as a (B,) tensor on `x`'s device, refused unless every entry is in (0, 1] (the score does not exist at
-        t = 0 and the process is not defined past 1); skipped while `torch.compile` traces, where it would break the graph."""
+        t = 0 and the process is not defined past 1); skipped while `torch.compile` traces, where it would break the
+        graph."""
         t = batch_time(t, x)
         if not torch.compiler.is_compiling(): check_time(t, "t")
         return t
@@ -66,11 +67,13 @@ class SigmaScaled(ScoreWrapper):
 # %% ../nbs/08_precond.ipynb #f19bac22
 class LogPrecond(ScoreWrapper):
     """EDM preconditioning (Karras et al. 2022, Table 1) in log space around a network `net(x, t)` that reads $\\log x$:
-    with $\\tilde y = \\log x - D(t) - c$ and $s = \\sqrt{V(t)}$, the net sees $e^{c_{in}\\tilde y}$ (i.e. reads $c_{in}\\tilde y$),
-    $\\hat y_0 = c_{skip}\\tilde y + c_{out}F$, and the module returns the Hyvärinen score $h = (\\hat y_0 - \\tilde y)/s^2 - 1$,
-    so `LogPrecond(net, process)(x, t) -> h` is a drop-in score model for any process (`GBM`, `GeometricGBM`).
-    Train it with `mdsm_loss(..., weighting=precond_weighting(process, sigma_data))`."""
-    def __init__(self, net: nn.Module, process, sigma_data: float = math.log(2) / 4, log_center: float = math.log(2) / 2):
+    with $\\tilde y = \\log x - D(t) - c$ and $s = \\sqrt{V(t)}$, the net sees $e^{c_{in}\\tilde y}$ (i.e. reads
+    $c_{in}\\tilde y$), $\\hat y_0 = c_{skip}\\tilde y + c_{out}F$, and the module returns the Hyvärinen score
+    $h = (\\hat y_0 - \\tilde y)/s^2 - 1$, so `LogPrecond(net, process)(x, t) -> h` is a drop-in score model for any
+    process (`GBM`, `GeometricGBM`). Train it with
+    `mdsm_loss(..., weighting=precond_weighting(process, sigma_data))`."""
+    def __init__(self, net: nn.Module, process, sigma_data: float = math.log(2) / 4,
+                 log_center: float = math.log(2) / 2):
         super().__init__(net, process)
         self.sigma_data, self.log_center = float(sigma_data), float(log_center)
 
@@ -80,7 +83,8 @@ class LogPrecond(ScoreWrapper):
         s2 = torch.as_tensor(self.process.variance_integral(tt), dtype=x.dtype, device=x.device)
         D = torch.as_tensor(self.process.drift_integral(tt), dtype=x.dtype, device=x.device)
         sd2 = self.sigma_data ** 2
-        return dict(s2=s2, D=D, c_in=torch.rsqrt(s2 + sd2), c_skip=sd2 / (s2 + sd2), c_out=torch.sqrt(s2 * sd2 / (s2 + sd2)))
+        return dict(s2=s2, D=D, c_in=torch.rsqrt(s2 + sd2), c_skip=sd2 / (s2 + sd2),
+                    c_out=torch.sqrt(s2 * sd2 / (s2 + sd2)))
 
     def forward(self, x, t):
         t = self.checked_time(t, x)
@@ -91,7 +95,8 @@ class LogPrecond(ScoreWrapper):
         return (k["c_skip"] * y + k["c_out"] * F_ - y) / k["s2"] - 1
 
 def precond_weighting(process, sigma_data: float = math.log(2) / 4):
-    "M-DSM weighting $\\lambda(t) = s^2(s^2 + \\sigma_d^2)/\\sigma_d^2$, $s^2 = V(t)$, that turns the loss of `LogPrecond` into $\\tfrac12\\|F - F^*\\|^2$."
+    """M-DSM weighting $\\lambda(t) = s^2(s^2 + \\sigma_d^2)/\\sigma_d^2$, $s^2 = V(t)$, that turns the loss of
+    `LogPrecond` into $\\tfrac12\\|F - F^*\\|^2$."""
     sd2 = float(sigma_data) ** 2
     def weighting(t):
         t = torch.as_tensor(t)
