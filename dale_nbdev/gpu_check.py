@@ -5,19 +5,19 @@
 # %% auto #0
 __all__ = ['MODELS', 'STAGES', 'CUDA_ONLY', 'DATASHEET_BF16', 'INCEPTION_FILE', 'SIZES', 'STAGE_FNS', 'datasheet_peak', 'now_utc',
            'atomic_json', 'read_json', 'Skip', 'TimeUp', 'Recorder', 'CheckOptions', 'Ctx', 'tb', 'cpu_seconds',
-           'need_mnist', 'compile_backend', 'free_port', 'inception_weights', 'gpu_props', 'repo_info', 'stage_env',
-           'ref_peaks', 'live_steps', 'model_setup', 'skip_reason', 'time_path', 'run_path', 'summarise', 'stage_paths',
-           'grads', 'ddp_step', 'stage_ddp', 'compile_estimate', 'compile_order', 'compile_setup', 'stage_compile',
-           'guard', 'train_deadline', 'loss_summary', 'measured_rate', 'save_stopped', 'stage_train_cpu',
-           'fastest_path', 'speed_for_training', 'stage_train_paper', 'wait_for', 'get_classifier', 'domain_metrics',
-           'inception_metrics', 'sample_ode', 'timed', 'adls_samples', 'domain_reference', 'inception', 'stage_sample',
-           'stage_prep', 'prep_floor', 'run_stage', 'stage_main', 'child_cmd', 'start_child', 'finish_child',
+           'need_mnist', 'compile_backend', 'free_port', 'run_stage', 'inception_weights', 'gpu_props', 'repo_info',
+           'stage_env', 'ref_peaks', 'live_steps', 'model_setup', 'skip_reason', 'time_path', 'run_path', 'summarise',
+           'stage_paths', 'grads', 'ddp_step', 'stage_ddp', 'compile_estimate', 'compile_order', 'compile_setup',
+           'stage_compile', 'guard', 'train_deadline', 'save_stopped', 'loss_summary', 'measured_rate',
+           'stage_train_cpu', 'fastest_path', 'speed_for_training', 'stage_train_paper', 'stage_prep', 'prep_floor',
+           'wait_for', 'get_classifier', 'domain_metrics', 'sample_ode', 'timed', 'adls_samples', 'domain_reference',
+           'inception_metrics', 'inception', 'stage_sample', 'stage_main', 'child_cmd', 'start_child', 'finish_child',
            'stage_record', 'run_stages', 'run_check', 'model_results', 'summarise_report', 'throughput_rows',
            'report_markdown']
 
-# %% ../nbs/17_gpu_check.ipynb #7c6369b9
+# %% ../nbs/17_gpu_check.ipynb #e278c92c
 import argparse, contextlib, copy, dataclasses, datetime, functools, json, math, os, resource, signal, socket
-import subprocess, sys, tempfile, time, traceback
+import shutil, subprocess, sys, tempfile, time, traceback
 from pathlib import Path
 import torch
 import torch.distributed as dist
@@ -38,16 +38,20 @@ from .samplers import class_average_init, class_averages, get_times
 from .train import (TrainConfig, atomic_save, checkpoint_step, load_run, load_training_data, make_config,
                     precision_flags, train)
 
-# %% ../nbs/17_gpu_check.ipynb #ea55fdf8
+# %% ../nbs/17_gpu_check.ipynb #f85c6817
 MODELS = ('ncsn_deeper', 'ncsn_deeper_lean', 'ddpmpp')
+
 STAGES = ('env', 'paths', 'ddp', 'compile', 'train_cpu', 'train_paper', 'sample')
+
 CUDA_ONLY = {'tf32': 'TF32 is a mode of CUDA matmuls and cuDNN convolutions',
              'nccl': 'NCCL is CUDA only; the same DDP step ran with gloo'}
+
 DATASHEET_BF16 = (('H200 NVL', 835.5e12), ('H100 NVL', 835.5e12), ('H200', 989.4e12), ('H100 PCIe', 756.5e12),
                   ('H100', 989.4e12), ('GH200', 989.4e12),
                   ('A100', 312e12), ('L40S', 362.1e12), ('L4', 121e12))
 """Dense bf16 tensor-core peaks from the vendor's datasheets (FLOP/s), by a substring of the device name, first match
 (so the NVL parts, about 835 TFLOP/s dense, come before the SXM parts' 989)."""
+
 INCEPTION_FILE = 'weights-inception-2015-12-05-6726825d.pth'   # torch-fidelity's FID InceptionV3, in torch hub's cache
 
 def datasheet_peak(name: str):
@@ -56,7 +60,7 @@ def datasheet_peak(name: str):
         if key.lower() in (name or '').lower(): return v, key
     return None, None
 
-# %% ../nbs/17_gpu_check.ipynb #db1ab8e6
+# %% ../nbs/17_gpu_check.ipynb #b1dd18c3
 SIZES = {
     'full': dict(
         batch=128, warmup=3, iters=10, peak_n=8192, model_kw={},
@@ -89,7 +93,7 @@ SIZES = {
 not CUDA-only). Training and sampling stages of `full` run until their stage's deadline; `tiny` trains for `train_s`
 and `paper_s` seconds after setting up, and its other budgets are generous, so a busy CPU does not cut it short."""
 
-# %% ../nbs/17_gpu_check.ipynb #a74157c8
+# %% ../nbs/17_gpu_check.ipynb #975e6111
 def now_utc() -> str: return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')
 
 def atomic_json(path, obj):
@@ -117,7 +121,7 @@ class Recorder:
         self.data['result'][key] = value; self.flush()
     def flush(self): atomic_json(self.path, self.data)
 
-# %% ../nbs/17_gpu_check.ipynb #c57e165c
+# %% ../nbs/17_gpu_check.ipynb #fe415604
 @dataclasses.dataclass
 class CheckOptions:
     "What one GPU check runs: output folder, data root, size, device, stages, time budget, scratch folder."
@@ -142,6 +146,7 @@ class CheckOptions:
     @property
     def size(self) -> dict: return SIZES['tiny' if self.tiny else 'full']
 
+# %% ../nbs/17_gpu_check.ipynb #b6cec6fe
 class Ctx:
     "What a stage needs: options, size, device, work folder, deadline (epoch seconds)."
     def __init__(self, opts: CheckOptions, work: Path, deadline: float):
@@ -181,7 +186,24 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-# %% ../nbs/17_gpu_check.ipynb #8d3adb5c
+# %% ../nbs/17_gpu_check.ipynb #68ca2fc6
+def run_stage(opts: CheckOptions, stage: str, work, deadline: float, fn=None) -> dict:
+    """Run one stage (`fn`, default `STAGE_FNS[stage]`) in this process with cuDNN's autotuner on (the fastest
+    convolution algorithm for each shape), recording status ('ok', 'skipped', 'error') and results to
+    `work/<stage>.json`; returns that record."""
+    work = Path(work); rec = Recorder(work / f'{stage}.json')
+    torch.backends.cudnn.benchmark = True
+    try:
+        (fn or STAGE_FNS[stage])(rec, Ctx(opts, work, deadline)); rec.data['status'] = 'ok'
+    except Skip as e: rec.data.update(status='skipped', reason=str(e))
+    except BaseException as e:
+        rec.data.update(status='error', reason=f'{type(e).__name__}: {str(e)[:500]}', traceback=tb())
+    rec.data['cpu_s'] = round(cpu_seconds(), 2)
+    rec.data['dev_only_imports'] = sorted(m for m in ('fastcore', 'nbdev') if m in sys.modules)  # not on GPU images
+    rec.flush()
+    return rec.data
+
+# %% ../nbs/17_gpu_check.ipynb #cffb94a3
 def inception_weights() -> dict:
     "Where the FID InceptionV3 weights could be (env DALE_INCEPTION_WEIGHTS, torch hub's checkpoints), which exist."
     cands = []
@@ -213,6 +235,7 @@ def repo_info() -> dict:
                  dirty=bool(git('status', '--porcelain', '-uno').strip()))
     return d
 
+# %% ../nbs/17_gpu_check.ipynb #34a7c6ec
 def stage_env(rec, ctx):
     "Versions, the device, its measured matmul peaks next to the datasheet's, the FID weights, MNIST."
     rec.put('repo', repo_info())
@@ -231,7 +254,7 @@ def stage_env(rec, ctx):
         rec.put('data', dict(root=ctx.data, mnist_test=len(x), ok=True))
     except Skip as e: rec.put('data', dict(root=ctx.data, ok=False, reason=str(e)))
 
-# %% ../nbs/17_gpu_check.ipynb #6a6bea3f
+# %% ../nbs/17_gpu_check.ipynb #55de37d9
 def ref_peaks(ctx) -> dict:
     "The env stage's peaks, or measured here when that stage has none."
     p = (read_json(ctx.work / 'env.json') or {}).get('result', {}).get('peaks')
@@ -249,7 +272,7 @@ def live_steps(model, batches, process, steps: int):
         x0, t, z = batches[i % len(batches)]
         opt.zero_grad(set_to_none=True); mdsm_loss(model, x0, process, t=t, z=z).backward(); opt.step()
 
-# %% ../nbs/17_gpu_check.ipynb #7987dd25
+# %% ../nbs/17_gpu_check.ipynb #f28038c6
 def model_setup(name, ctx):
     """(network, batches, per-model record with params, FLOPs and the batch loss's Monte Carlo error). The network is
     built once per stage, on the device; its weights are those after `live_steps` fp32 steps, kept in the work folder
@@ -269,6 +292,7 @@ def model_setup(name, ctx):
               loss0=batch_loss_se(model, batches[0], process), train={}, skipped={}, errors={})
     return model, batches, mr
 
+# %% ../nbs/17_gpu_check.ipynb #927155ee
 def skip_reason(path, device):
     """Why `path` is skipped on `device` (None: it runs). A path whose every switch the device lacks (TF32 off CUDA;
     fused AdamW where torch has none) would only repeat fp32 eager; others run without those switches."""
@@ -278,6 +302,7 @@ def skip_reason(path, device):
     if notes and not (sp.amp or sp.channels_last or sp.compile or sp.fused or sp.tf32): return '; '.join(notes)
     return None
 
+# %% ../nbs/17_gpu_check.ipynb #8b4b1a56
 def time_path(model, speed, batches, device, warmup: int, iters: int, process) -> dict:
     """`bench.bench_train` on a copy of a network built once: the trainer's step (`bench.make_train_step`) under
     `speed`, `warmup` + `iters` steps over `batches`; steps/s from the median step, warm-up time, every loss."""
@@ -301,6 +326,7 @@ def time_path(model, speed, batches, device, warmup: int, iters: int, process) -
     if speed.compile: torch._dynamo.reset()
     return res
 
+# %% ../nbs/17_gpu_check.ipynb #1c7893be
 def run_path(path, model, batches, mr, peaks, ctx):
     "One configuration's throughput, MFU and losses into `mr['train'][path]` (errors into `mr['errors']`)."
     why = skip_reason(path, ctx.device)
@@ -326,6 +352,7 @@ def summarise(mr):
     mr['checks_ok'] = all(r.get('loss_check', {}).get('ok', True) and r['losses_finite'] for r in mr['train'].values())
     return mr
 
+# %% ../nbs/17_gpu_check.ipynb #7ceb3190
 def stage_paths(rec, ctx):
     "Every eager path on every network, path by path (a stage cut short loses the last paths, not the last networks)."
     peaks, setups = ref_peaks(ctx), {}
@@ -339,7 +366,7 @@ def stage_paths(rec, ctx):
             rec.put(name, mr)
     for name, (_, _, mr) in setups.items(): rec.put(name, summarise(mr))
 
-# %% ../nbs/17_gpu_check.ipynb #2303b7b0
+# %% ../nbs/17_gpu_check.ipynb #304d8da2
 def grads(model):
     "Every parameter's gradient, flattened into one fp32 vector."
     return torch.cat([p.grad.detach().flatten().float() for p in model.parameters() if p.grad is not None])
@@ -351,6 +378,7 @@ def ddp_step(model, batch, process):
     loss = mdsm_loss(model, x0, process, t=t, z=z); loss.backward()
     return float(loss.detach())
 
+# %% ../nbs/17_gpu_check.ipynb #eb222598
 def stage_ddp(rec, ctx):
     "One DDP step (world size 1: NCCL on CUDA, gloo otherwise) against the plain step: loss and gradient agree."
     S, dev = ctx.S, ctx.device
@@ -381,7 +409,7 @@ def stage_ddp(rec, ctx):
                              losses_finite=math.isfinite(l_ref) and math.isfinite(l_ddp), step_s=step_s))
     finally: dist.destroy_process_group()
 
-# %% ../nbs/17_gpu_check.ipynb #4b6c9849
+# %% ../nbs/17_gpu_check.ipynb #7dd34432
 def compile_estimate(modules: int, measured: dict) -> float:
     """Seconds of a cold compile of a network with `modules` leaf modules: the slowest measured compile per leaf module
     (`measured`: name -> (leaf modules, seconds)) times `modules`; 0 before any compile was measured."""
@@ -391,7 +419,7 @@ def compile_order(names, prior: dict) -> list:
     "The networks by their number of leaf modules (from the paths stage's records), smallest graph first."
     return sorted(names, key=lambda n: prior.get(n, {}).get('modules', math.inf))
 
-# %% ../nbs/17_gpu_check.ipynb #10031f94
+# %% ../nbs/17_gpu_check.ipynb #cc3ac35c
 def compile_setup(name, ctx, prior, peaks):
     "`model_setup` of `name` with the paths stage's eager records (fp32 eager measured here when it has none)."
     model, batches, mr = model_setup(name, ctx)
@@ -401,6 +429,7 @@ def compile_setup(name, ctx, prior, peaks):
     mr['skipped'].update(prior.get(name, {}).get('skipped', {}))
     return model, batches, mr
 
+# %% ../nbs/17_gpu_check.ipynb #e91cbc56
 def stage_compile(rec, ctx):
     """`torch.compile` paths on the networks, smallest graph first; a further compile starts only if its estimate
     (`compile_estimate`, from the compiles measured so far in this run) fits the time left, else a named skip."""
@@ -430,7 +459,7 @@ def stage_compile(rec, ctx):
             rec.put(name, summarise(mr))
     rec.put('measured_compiles', measured)
 
-# %% ../nbs/17_gpu_check.ipynb #55c5c6e0
+# %% ../nbs/17_gpu_check.ipynb #1a05289b
 def guard(deadline, info_box, losses, min_steps: int = 2):
     """Training callback: keep the losses and the latest state; raise `TimeUp` once `deadline` (epoch s) has passed
     and at least `min_steps` steps ran (the stage's hard limit still applies)."""
@@ -444,6 +473,12 @@ def train_deadline(ctx, seconds, reserve):
     end = ctx.deadline - reserve
     return end if seconds is None else min(end, time.time() + seconds)
 
+def save_stopped(cfg, info, path):
+    "A checkpoint in the engine's format (step, model, ema, config) of a run the time guard stopped."
+    atomic_save(dict(step=info['step'], model=info['model'].state_dict(), ema=info['ema'].state_dict(),
+                     config=cfg.to_dict()), Path(path) / 'checkpoint.pt')
+
+# %% ../nbs/17_gpu_check.ipynb #9db161e4
 def loss_summary(losses, k: int = 10) -> dict:
     """First and last losses, the mean of the last 10 %, and k evenly spaced window means. The losses may be 0-d
     tensors (the trainer's unchecked steps hand them to the callback unread): they are read here, after training."""
@@ -459,12 +494,7 @@ def measured_rate(times, skip: int) -> float:
     if len(times) < skip + 2: return (len(times) - 1) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else 0.0
     return (len(times) - 1 - skip) / max(times[-1] - times[skip], 1e-9)
 
-def save_stopped(cfg, info, path):
-    "A checkpoint in the engine's format (step, model, ema, config) of a run the time guard stopped."
-    atomic_save(dict(step=info['step'], model=info['model'].state_dict(), ema=info['ema'].state_dict(),
-                     config=cfg.to_dict()), Path(path) / 'checkpoint.pt')
-
-# %% ../nbs/17_gpu_check.ipynb #090a5027
+# %% ../nbs/17_gpu_check.ipynb #3002c2c0
 def stage_train_cpu(rec, ctx):
     """The `cpu` preset on MNIST for the time left: a calibration run measures the steady rate, then a fresh run of
     as many steps as fit (its cosine schedule needs the count in advance)."""
@@ -496,6 +526,7 @@ def stage_train_cpu(rec, ctx):
                           images_per_s=len(losses) * cfg.batch_size / wall, loss=loss_summary(losses),
                           run_dir=str(run)))
 
+# %% ../nbs/17_gpu_check.ipynb #76e4f4f2
 def fastest_path(ctx, name='ncsn_deeper'):
     "(path name, its record, the network's record, stage): the compile stage's recommendation, else the paths stage's."
     for stage in ('compile', 'paths'):
@@ -516,6 +547,7 @@ def speed_for_training(ctx, budget):
         p = q
     return SPEED_CONFIGS.get(p, SPEED_CONFIGS['trainer_default']), note
 
+# %% ../nbs/17_gpu_check.ipynb #2bd2fa2f
 def stage_train_paper(rec, ctx):
     "The paper's MNIST preset (NCSN-Deeper, batch 128) with the fastest passing path, until the stage's deadline."
     cfg = make_config('mnist', data_root=ctx.data, device=str(ctx.device), ckpt_every=10 ** 9, snapshot_every=0,
@@ -539,7 +571,24 @@ def stage_train_paper(rec, ctx):
                           steps_per_s_steady=measured_rate(ts, skip), loss=loss_summary(losses),
                           images_per_s_steady=measured_rate(ts, skip) * cfg.batch_size))
 
-# %% ../nbs/17_gpu_check.ipynb #3adcfd2a
+# %% ../nbs/17_gpu_check.ipynb #1fd28802
+def stage_prep(rec, ctx):
+    "CPU only, in the background: MNIST into the cache, the domain classifier, the floor's domain FID/KID."
+    threads = torch.get_num_threads(); torch.set_num_threads(ctx.S['prep_threads'])
+    try: prep_floor(rec, ctx)
+    finally: torch.set_num_threads(threads)
+
+def prep_floor(rec, ctx):
+    "The domain classifier and the floor's domain FID/KID (a train subset against the test set)."
+    X, _ = need_mnist(ctx)
+    t0 = time.time(); clf, info = get_classifier(ctx)
+    rec.put('classifier', dict(info, seconds=time.time() - t0))
+    real = real_uint8('mnist', 'test', ctx.S['n_real'], ctx.data)
+    train_u8 = to_uint8(X[:ctx.S['n_samples']])[0]
+    rec.put('floor_domain', evaluate_samples(train_u8, 'mnist', metric='domain', real_u8=real, classifier=clf,
+                                             kid_subset_size=min(1000, len(train_u8), len(real))))
+
+# %% ../nbs/17_gpu_check.ipynb #e85c663b
 def wait_for(path, ctx, reserve):
     "Wait (polling) until the background stage writing `path` is done, while more than `reserve` s are left."
     while ctx.left() > reserve:
@@ -558,18 +607,7 @@ def domain_metrics(u8, real, clf, ctx):
     return evaluate_samples(u8, 'mnist', metric='domain', real_u8=real, classifier=clf, device=ctx.device,
                             kid_subset_size=min(1000, n))
 
-def inception_metrics(fakes: dict, train_u8, real, ctx, weights):
-    "Inception FID/KID of each sample set and of the floor (train subset), against the real test images."
-    n = ctx.S['n_inception']
-    real = real if n is None else real[:n]
-    sets, out = dict(fakes, floor=train_u8), {}
-    for k in ctx.S['inception_sets']:
-        u8 = sets[k] if n is None else sets[k][:n]
-        out[k] = evaluate_samples(u8, 'mnist', metric='inception', real_u8=real, inception_weights=weights,
-                                  inception_feature=ctx.S['inception_feature'], device=ctx.device,
-                                  kid_subset_size=min(1000, len(u8), len(real)))
-    return out
-
+# %% ../nbs/17_gpu_check.ipynb #b7f9cfeb
 def sample_ode(model, process, X, Y, n, ctx):
     "n samples by Heun on the log-space ODE, Karras grid of `ode_steps` levels, from class-average starts."
     means = class_averages(X, Y).to(ctx.device)                # starts: class means pushed to t = 1 (Sec. 6.2)
@@ -595,6 +633,7 @@ def adls_samples(model, process, X, Y, n, ctx):
     return generate(model, 'mnist', n=n, sampler='adls', init='class_average', train_x=X, train_y=Y, times=times,
                     batch_size=ctx.S['sample_batch'], seed=0, device=ctx.device, progress=False, process=process)
 
+# %% ../nbs/17_gpu_check.ipynb #14b7cad7
 def domain_reference(rec, ctx, X):
     "(real test images, train subset, classifier, record with the floor): the background prep stage's, when ready."
     prep = wait_for(ctx.work / 'prep.json', ctx, reserve=10 if ctx.cuda else 5) or {}
@@ -604,6 +643,18 @@ def domain_reference(rec, ctx, X):
     clf, info = get_classifier(ctx)
     floor = prep.get('result', {}).get('floor_domain') or domain_metrics(train_u8, real, clf, ctx)
     return real, train_u8, clf, dict(floor=floor, classifier=info)
+
+def inception_metrics(fakes: dict, train_u8, real, ctx, weights):
+    "Inception FID/KID of each sample set and of the floor (train subset), against the real test images."
+    n = ctx.S['n_inception']
+    real = real if n is None else real[:n]
+    sets, out = dict(fakes, floor=train_u8), {}
+    for k in ctx.S['inception_sets']:
+        u8 = sets[k] if n is None else sets[k][:n]
+        out[k] = evaluate_samples(u8, 'mnist', metric='inception', real_u8=real, inception_weights=weights,
+                                  inception_feature=ctx.S['inception_feature'], device=ctx.device,
+                                  kid_subset_size=min(1000, len(u8), len(real)))
+    return out
 
 def inception(rec, ctx, fakes, train_u8, real):
     "Inception FID/KID of the sample sets and the floor, when the FID weights and torch-fidelity are there."
@@ -618,6 +669,7 @@ def inception(rec, ctx, fakes, train_u8, real):
         return
     rec.put('inception', inception_metrics(fakes, train_u8, real, ctx, weights))
 
+# %% ../nbs/17_gpu_check.ipynb #c123e066
 def stage_sample(rec, ctx):
     """Each sampler in turn, cheapest first (the ODE, then ADLS): samples, grid, domain FID/KID, written as they come;
     then Inception FID/KID of every set when the weights exist."""
@@ -643,40 +695,9 @@ def stage_sample(rec, ctx):
         rec.put('domain', dom)
     inception(rec, ctx, fakes, train_u8, real)
 
-def stage_prep(rec, ctx):
-    "CPU only, in the background: MNIST into the cache, the domain classifier, the floor's domain FID/KID."
-    threads = torch.get_num_threads(); torch.set_num_threads(ctx.S['prep_threads'])
-    try: prep_floor(rec, ctx)
-    finally: torch.set_num_threads(threads)
-
-def prep_floor(rec, ctx):
-    "The domain classifier and the floor's domain FID/KID (a train subset against the test set)."
-    X, _ = need_mnist(ctx)
-    t0 = time.time(); clf, info = get_classifier(ctx)
-    rec.put('classifier', dict(info, seconds=time.time() - t0))
-    real = real_uint8('mnist', 'test', ctx.S['n_real'], ctx.data)
-    train_u8 = to_uint8(X[:ctx.S['n_samples']])[0]
-    rec.put('floor_domain', evaluate_samples(train_u8, 'mnist', metric='domain', real_u8=real, classifier=clf,
-                                             kid_subset_size=min(1000, len(train_u8), len(real))))
-
-# %% ../nbs/17_gpu_check.ipynb #123ceae4
+# %% ../nbs/17_gpu_check.ipynb #aaf98406
 STAGE_FNS = dict(env=stage_env, paths=stage_paths, ddp=stage_ddp, compile=stage_compile, train_cpu=stage_train_cpu,
                  train_paper=stage_train_paper, sample=stage_sample, prep=stage_prep)
-
-def run_stage(opts: CheckOptions, stage: str, work, deadline: float) -> dict:
-    """Run one stage in this process with cuDNN's autotuner on (the fastest convolution algorithm for each shape),
-    recording status ('ok', 'skipped', 'error') and results to `work/<stage>.json`; returns that record."""
-    work = Path(work); rec = Recorder(work / f'{stage}.json')
-    torch.backends.cudnn.benchmark = True
-    try:
-        STAGE_FNS[stage](rec, Ctx(opts, work, deadline)); rec.data['status'] = 'ok'
-    except Skip as e: rec.data.update(status='skipped', reason=str(e))
-    except BaseException as e:
-        rec.data.update(status='error', reason=f'{type(e).__name__}: {str(e)[:500]}', traceback=tb())
-    rec.data['cpu_s'] = round(cpu_seconds(), 2)
-    rec.data['dev_only_imports'] = sorted(m for m in ('fastcore', 'nbdev') if m in sys.modules)  # not on GPU images
-    rec.flush()
-    return rec.data
 
 def stage_main(spec: str) -> int:
     "Entry point of a stage's own process: `spec` is the JSON of (options, stage, work folder, deadline)."
@@ -701,6 +722,7 @@ def start_child(opts, stage, budget, work, env=None) -> dict:
                          start_new_session=True, env=env)
     return dict(proc=p, log=log, t0=time.time(), budget=budget, stage=stage)
 
+# %% ../nbs/17_gpu_check.ipynb #3e9cda1d
 def finish_child(ch, work, hard_limit) -> dict:
     "Wait for a stage's process until `hard_limit` s after its start, kill its process group after; its record."
     p, timed_out, work = ch['proc'], False, Path(work)
@@ -728,7 +750,7 @@ def stage_record(d, ch, timed_out: bool, returncode: int, work, hard_limit) -> d
     if st['status'] in ('error', 'timeout') and log.exists(): st['log_tail'] = log.read_text(errors='replace')[-3000:]
     return st
 
-# %% ../nbs/17_gpu_check.ipynb #3d12132d
+# %% ../nbs/17_gpu_check.ipynb #e60e1a83
 def run_stages(opts: CheckOptions, work: Path, rep: dict, path: Path, t0: float):
     """Every stage in order, each with its share of the total budget (stages stop starting when it is spent); the
     background `prep` stage (CPU only) from the start when `sample` runs. The report is rewritten after every stage."""
@@ -758,6 +780,7 @@ def run_stages(opts: CheckOptions, work: Path, rep: dict, path: Path, t0: float)
         atomic_json(path, rep)
     if prep is not None: rep['stages']['prep'] = finish_child(prep, work, max(time.time() - prep['t0'], 1.0))
 
+# %% ../nbs/17_gpu_check.ipynb #1416c334
 def run_check(opts: CheckOptions) -> dict:
     """The whole check: the stages (`run_stages`), then `gpu_check.json` (the report) and `gpu_check.md` (its tables)
     in `opts.out`, next to the sample grids. Returns the report."""
@@ -778,11 +801,10 @@ def run_check(opts: CheckOptions) -> dict:
     atomic_json(path, rep)
     print(md, flush=True)
     if not opts.keep_work and opts.work is None:
-        import shutil
         shutil.rmtree(work, ignore_errors=True)
     return rep
 
-# %% ../nbs/17_gpu_check.ipynb #259d8fbd
+# %% ../nbs/17_gpu_check.ipynb #59538e5c
 def _r(rep, stage): return rep['stages'].get(stage, {}).get('result', {})
 
 def model_results(rep) -> dict:
@@ -823,6 +845,7 @@ def summarise_report(rep) -> dict:
     s['inception_fid'] = {k: v.get('fid') for k, v in inc.items() if isinstance(v, dict) and 'fid' in v} or None
     return s
 
+# %% ../nbs/17_gpu_check.ipynb #2d40729e
 def _f(v, fmt='{:.3g}'): return '—' if v is None else fmt.format(v)
 
 def throughput_rows(m, mr) -> list:
