@@ -21,6 +21,7 @@ from .toy import ToyMLP                                   # chapter 07's network
 # %% ../nbs/11_models.ipynb #5c817418
 _all_ = ["batch_time"]   # `batch_time(t, x)`: t as a (B,) tensor on x's device (chapter 09)
 
+# %% ../nbs/11_models.ipynb #6a657be2
 def log_input(x: torch.Tensor) -> torch.Tensor:
     """The networks' input $\\log x$; raises `ValueError` on non-positive entries (eager mode, unless
     `tensor_checks(False)` is in force: the check reads the tensor on the host)."""
@@ -29,11 +30,13 @@ def log_input(x: torch.Tensor) -> torch.Tensor:
                          f"are <= 0")
     return torch.log(x)
 
+# %% ../nbs/11_models.ipynb #62e515b1
 def time_index(t: torch.Tensor, N: int = 1000) -> torch.Tensor:
     """The paper's discrete time index $k = \\mathrm{round}(tN)$, clipped to $\\{0, \\dots, N-1\\}$ (so $t = 1$ uses
     $k = N-1$)."""
     return torch.round(t * N).long().clamp(0, N - 1)
 
+# %% ../nbs/11_models.ipynb #0ee3726e
 def timestep_embedding(s: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     "Transformer/DDPM sinusoidal embedding of the (scaled) times `s` (B,) -> (B, dim): [sin(s w_i), cos(s w_i)]."
     half = dim // 2
@@ -43,6 +46,7 @@ def timestep_embedding(s: torch.Tensor, dim: int, max_period: float = 10_000.0) 
     emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
     return F.pad(emb, (0, 1)) if dim % 2 else emb
 
+# %% ../nbs/11_models.ipynb #e505b384
 def count_parameters(model: nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -57,6 +61,7 @@ def instance_norm_pp(x, gamma, alpha, beta, eps: float = 1e-5):
     h = F.instance_norm(x, eps=eps) + means[..., None, None] * alpha[..., None, None]
     return gamma[..., None, None] * h + beta[..., None, None]
 
+# %% ../nbs/11_models.ipynb #eebe727c
 class ClassInstanceNormPP(nn.Module):
     "Conditional instance norm++ with a table of $(\\gamma, \\alpha, \\beta)$ per class (here: per time index k)."
     def __init__(self, channels: int, num_classes: int):
@@ -69,6 +74,7 @@ class ClassInstanceNormPP(nn.Module):
         gamma, alpha, beta = self.embed(cond).chunk(3, dim=-1)
         return instance_norm_pp(x, gamma, alpha, beta)
 
+# %% ../nbs/11_models.ipynb #ab98af37
 class TimeInstanceNormPP(nn.Module):
     """Instance norm++ whose scale and shift come from a continuous time embedding: $\\gamma = 1 + a(t)$,
     $\\beta = b(t)$."""
@@ -85,6 +91,7 @@ class TimeInstanceNormPP(nn.Module):
 def _conv3(cin, cout, dilation=1, bias=True):
     return nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, bias=bias)
 
+# %% ../nbs/11_models.ipynb #cf6e5f16
 class CondResBlock(nn.Module):
     "Pre-activation residual block: norm, ELU, conv, norm, ELU, conv (+ shortcut). `down`: halve the size (or dilate)."
     def __init__(self, cin, cout, norm, down=False, dilation=1):
@@ -104,6 +111,7 @@ class CondResBlock(nn.Module):
         if self.pool: h, s = F.avg_pool2d(h, 2), F.avg_pool2d(s, 2)
         return s + h
 
+# %% ../nbs/11_models.ipynb #2ba24cab
 class CondRCU(nn.Module):
     "Residual conv unit of RefineNet: `n_blocks` x (`n_stages` x [norm, ELU, conv3x3 (no bias)] + identity)."
     def __init__(self, ch, norm, n_blocks, n_stages=2):
@@ -118,6 +126,7 @@ class CondRCU(nn.Module):
             x = x + h
         return x
 
+# %% ../nbs/11_models.ipynb #d75cea26
 class CondMSF(nn.Module):
     "Multi-resolution fusion: norm + conv3x3 each input to `ch` channels, bilinear-resize to `size`, sum."
     def __init__(self, in_chs, ch, norm):
@@ -128,6 +137,7 @@ class CondMSF(nn.Module):
         return sum(F.interpolate(conv(nrm(x, cond)), size=size, mode="bilinear", align_corners=True)
                    for x, nrm, conv in zip(xs, self.norms, self.convs))
 
+# %% ../nbs/11_models.ipynb #f98b00b0
 class CondCRP(nn.Module):
     "Chained residual pooling: ELU, then `n_stages` x [norm, 5x5 average pool, conv3x3] each added to the running sum."
     def __init__(self, ch, norm, n_stages=2):
@@ -142,6 +152,7 @@ class CondCRP(nn.Module):
             x = x + path
         return x
 
+# %% ../nbs/11_models.ipynb #a0c6ebe1
 class CondRefineBlock(nn.Module):
     "RefineNet block: RCU-adapt every input, fuse (MSF) at the first input's size, CRP, output RCU."
     def __init__(self, in_chs, ch, norm, end=False):
@@ -222,10 +233,11 @@ def _zero_init(m: nn.Module, scale: float):
         if m.bias is not None: m.bias.zero_()
     return m
 
+# %% ../nbs/11_models.ipynb #9f50c3db
 class BigGANResBlock(nn.Module):
     """DDPM++ residual block (BigGAN style): GN, swish, [up/down], conv, + time bias, GN, swish, dropout, conv; skip 1x1
     if needed; sum / sqrt(2)."""
-    def __init__(self, cin, cout=None, temb_dim=None, up=False, down=False, dropout=0.1, init_scale=0.0):
+    def __init__(self, cin, cout=None, temb_dim=None, *, up=False, down=False, dropout=0.1, init_scale=0.0):
         super().__init__()
         cout = cout or cin
         self.up, self.down = up, down
@@ -247,6 +259,7 @@ class BigGANResBlock(nn.Module):
         if self.skip is not None: x = self.skip(x)
         return (x + h) / math.sqrt(2.0)
 
+# %% ../nbs/11_models.ipynb #d619ed74
 class AttnBlock(nn.Module):
     """Self-attention over the H*W positions (DDPM): GN, 1x1 q, k, v, softmax(q k^T / sqrt(d)) v in each of
     `num_heads` heads of d = C / num_heads channels (DDPM++: one head, d = C), 1x1 out; sum / sqrt(2). The product is
@@ -266,11 +279,12 @@ class AttnBlock(nn.Module):
         h = F.scaled_dot_product_attention(q, k, v)                         # (B, heads, HW, d)
         return (x + self.out(h.transpose(-1, -2).reshape(B, C, H, W))) / math.sqrt(2.0)
 
+# %% ../nbs/11_models.ipynb #114c9131
 class DDPMpp(nn.Module):
     """DDPM++ (Song et al. 2021b, the `ncsnpp` model with BigGAN resampling blocks, no progressive paths), the
     paper's CIFAR-10 network (Sec. 6.1). `num_res_blocks=4` is DDPM++ (~62 M parameters), 8 the deep variant (~107 M).
     `model(x, t) -> h`; reads log x, positional embedding of 1000 t."""
-    def __init__(self, in_channels: int = 3, nf: int = 128, ch_mult=(1, 2, 2, 2), num_res_blocks: int = 4,
+    def __init__(self, in_channels: int = 3, nf: int = 128, ch_mult=(1, 2, 2, 2), *, num_res_blocks: int = 4,
                  attn_resolutions=(16,), image_size: int = 32, dropout: float = 0.1, init_scale: float = 0.0):
         super().__init__()
         self.nf = nf

@@ -151,6 +151,7 @@ PRESETS = {
 """Training presets: the paper's per dataset (Sec. 6, App. E, with the sources above), plus `smoke`, `toy` and `cpu`
 (the CPU recipe of chapter 24, for mnist, fashion_mnist and kmnist)."""
 
+# %% ../nbs/12_training.ipynb #c7c40461
 def make_config(preset=None, dataset=None, **overrides) -> TrainConfig:
     """A `TrainConfig` from a preset (default: the dataset's own paper preset), with `dataset` replacing the preset's
     dataset and `overrides` (None values ignored) replacing any other field."""
@@ -165,6 +166,7 @@ _INT_FIELDS = dict(steps=1, batch_size=1, accum=1, warmup=0, n_train=0, ckpt_eve
                    sample_every=0, n_grid=1, seed=0)
 "Integer fields of `TrainConfig` and their smallest valid value."
 
+# %% ../nbs/12_training.ipynb #cdc406f0
 def check_config(cfg: TrainConfig) -> TrainConfig:
     """Refuse a configuration that would fail later or train nonsense (zero steps, a zero batch, an unknown name, a
     negative learning rate, ...), with one `ValueError` naming the field and its valid range or values. Called by
@@ -206,6 +208,7 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
 def _epoch_perm(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=stream_generator(seed, epoch, 'data'))
 
+# %% ../nbs/12_training.ipynb #22ef7054
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor:
     """Dataset indices of the global batch number `step`: consecutive chunks of per-epoch random permutations
     seeded by (seed, epoch), so the order depends only on (seed, step), never on restarts or process count."""
@@ -215,6 +218,7 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor
         out.append(_epoch_perm(seed, e, n)[i:i + take]); pos += take
     return torch.cat(out)
 
+# %% ../nbs/12_training.ipynb #af7112af
 def _host_to(v: torch.Tensor, device) -> torch.Tensor:
     """A host tensor on `device`; to a GPU through pinned memory without blocking (a copy from ordinary, pageable
     memory makes the CPU wait until the GPU has run everything queued before it: a host sync per step)."""
@@ -222,7 +226,7 @@ def _host_to(v: torch.Tensor, device) -> torch.Tensor:
     if device.type != 'cuda' or v.device.type != 'cpu': return v.to(device)
     return v.contiguous().pin_memory().to(device, non_blocking=True)
 
-def get_batch(X: torch.Tensor, step: int, cfg, rank: int = 0, world: int = 1, device='cpu', process=None):
+def get_batch(X: torch.Tensor, step: int, cfg, rank: int = 0, world: int = 1, *, device='cpu', process=None):
     """(x0, t, z) of this rank at `step`. The global batch and all its noise (t = k/N by `losses.sample_time`, or
     log-uniform on [1/N, 1] with `cfg.time_sampling='log_uniform'`, or the process's `sample_train_time` with
     'lognormal'; z standard normal) come from generators seeded by (seed, step, stream); rank r keeps rows r::world.
@@ -248,11 +252,13 @@ def seed_everything(seed: int):
     "Seed python, numpy and torch (CPU and every CUDA device)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
+# %% ../nbs/12_training.ipynb #eb406838
 def rank_seed(seed: int, rank: int = 0) -> int:
     """The seed of DDP rank `rank`'s global RNGs (dropout masks): the run's `seed` on rank 0 (so one process is
     unchanged), `stream_seed(seed, rank, 'dropout')` on every other rank, so no two ranks draw the same masks."""
     return seed if rank == 0 else stream_seed(seed, rank, 'dropout')
 
+# %% ../nbs/12_training.ipynb #1fc408d1
 def _cuda_index(device) -> Optional[int]:
     "The CUDA device index of `device` (the current device for a bare 'cuda'), or None off CUDA."
     if device is None: return None
@@ -270,6 +276,7 @@ def get_rng_state(device=None) -> dict:
     if idx is not None: s['torch_cuda'] = torch.cuda.get_rng_state(idx)
     return s
 
+# %% ../nbs/12_training.ipynb #ef8a3fe2
 def set_rng_state(s: dict, device=None):
     """Restore what `get_rng_state` returned; the CUDA state goes to `device` only (a GPU; ignored otherwise).
     Checkpoints that stored every visible GPU's state (a list) give `device` the entry of its index, or the first."""
@@ -281,6 +288,7 @@ def set_rng_state(s: dict, device=None):
     if isinstance(c, (list, tuple)): c = c[idx] if idx < len(c) else c[0]
     torch.cuda.set_rng_state(c, idx)
 
+# %% ../nbs/12_training.ipynb #8184c5f4
 def atomic_save(obj, path) -> Path:
     """`torch.save(obj)` to `path` atomically (`_utils.atomic_save_torch`: a temporary file, fsynced, renamed), then
     remove temporary files that writers which crashed mid-save left next to `path`."""
@@ -289,12 +297,14 @@ def atomic_save(obj, path) -> Path:
         with contextlib.suppress(OSError): stale.unlink()
     return path
 
+# %% ../nbs/12_training.ipynb #4ad877ee
 class CheckpointError(RuntimeError):
     "A checkpoint that cannot be used: missing, damaged (truncated, overwritten) or not written by `train`."
 
 RUN_KEYS = ('step', 'config', 'model', 'ema')
 "What every checkpoint of `train` holds (besides optimiser, scheduler and RNG states)."
 
+# %% ../nbs/12_training.ipynb #7fcfa6a5
 def _bad_run_entries(st: dict):
     "What is wrong with a checkpoint's `step` and `config` entries, or None when those present are usable."
     step = st.get('step', 0)
@@ -325,11 +335,13 @@ def load_checkpoint(path, map_location='cpu', keys=()) -> dict:
                           f"(truncated or overwritten) or was not written by dale_train. Restore it from "
                           f"{'a snapshot (' + ', '.join(snaps[-3:]) + ')' if snaps else 'a copy'} or start a new run.")
 
+# %% ../nbs/12_training.ipynb #9da54c84
 class NonFiniteLossError(FloatingPointError):
     "The training loss (or gradient norm) became NaN or infinite; training stopped, the last good checkpoint is kept."
     def __init__(self, msg, what: str = 'loss', loss: float = float('nan')):
         super().__init__(msg); self.what, self.loss = what, loss
 
+# %% ../nbs/12_training.ipynb #18b58d83
 class LRSchedule:
     "Multiplier of the base lr at step s (from 0): linear warm-up over `warmup` steps, then constant or cosine to 0."
     def __init__(self, warmup: int = 0, total: int = 1, kind: str = 'constant'):
@@ -340,6 +352,7 @@ class LRSchedule:
         w = 1.0 if self.warmup <= 0 else min(1.0, (s + 1) / self.warmup)
         return w * (0.5 * (1 + math.cos(math.pi * min(s, self.total) / self.total)) if self.kind == 'cosine' else 1.0)
 
+# %% ../nbs/12_training.ipynb #1023d270
 class HostEMA(AveragedModel):
     """`AveragedModel` whose update reads no device tensor: torch's asks its `n_averaged` buffer (on the model's
     device) twice per update whether this is the first; here the answer is also kept on the host, read from the buffer
@@ -357,6 +370,7 @@ class HostEMA(AveragedModel):
             for (device, _), ([a, b], _) in groups.items(): self.multi_avg_fn(a, b, self.n_averaged.to(device))
         self.n_averaged += 1; self._started = True
 
+# %% ../nbs/12_training.ipynb #f23f69f9
 def make_ema(model: nn.Module, decay: float) -> AveragedModel:
     "EMA of the weights and buffers: `HostEMA` (an `AveragedModel`) with `get_ema_multi_avg_fn(decay)`."
     return HostEMA(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
@@ -366,6 +380,7 @@ def dist_backend(device) -> str:
     "The process-group backend for a rank that trains on `device`: NCCL for a GPU, gloo for the CPU."
     return 'nccl' if torch.device(device).type == 'cuda' else 'gloo'
 
+# %% ../nbs/12_training.ipynb #84bd6d93
 def init_distributed(device: str = 'auto'):
     """(rank, world, local_rank, created): join the process group that torchrun describes in the environment, if any.
     The backend follows the device this rank trains on (`pick_device(device, LOCAL_RANK)`): NCCL on a GPU, which
@@ -381,6 +396,7 @@ def init_distributed(device: str = 'auto'):
     if dist.is_initialized(): return dist.get_rank(), dist.get_world_size(), local_rank, created
     return 0, 1, 0, created
 
+# %% ../nbs/12_training.ipynb #ab8c7b93
 def _model_params(name: str) -> set:
     "Constructor arguments of the network class that `get_model(name)` builds."
     if name == 'toy_mlp':
@@ -409,6 +425,7 @@ def build_model(cfg: TrainConfig, process=None) -> nn.Module:
     if cfg.precond == 'edm': return EDMPrecond(net, process)
     return LogPrecond(net, process) if cfg.precond == 'log_edm' else net
 
+# %% ../nbs/12_training.ipynb #a117b30f
 def load_training_data(cfg: TrainConfig):
     "(X, Y) of the split named by the config (`cfg.split`, normally 'train'; the first `n_train` examples if > 0)."
     if cfg.split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {cfg.split!r}")
@@ -454,10 +471,12 @@ def precision_flags(tf32, device):
         try: yield
         finally: m.fp32_precision, c.conv.fp32_precision = old
 
+# %% ../nbs/12_training.ipynb #fe57c94d
 def uses_channels_last(cfg: TrainConfig, device, ndim: int = 4) -> bool:
     "Whether a run of `cfg` on `device` keeps 4-d tensors in channels_last memory format."
     return ndim == 4 and (cfg.channels_last if torch.device(device).type == 'cuda' else cfg.cpu_channels_last)
 
+# %% ../nbs/12_training.ipynb #a111c429
 def autocast_context(cfg: TrainConfig, device):
     """bf16 autocast on CUDA (`cfg.amp`) or the CPU (`cfg.cpu_amp`, resolved to True or False), else a null context
     (a factory of contexts)."""
@@ -467,6 +486,7 @@ def autocast_context(cfg: TrainConfig, device):
     if (dev == 'cuda' and cfg.amp) or (dev == 'cpu' and cfg.cpu_amp): return lambda: torch.autocast(dev, torch.bfloat16)
     return contextlib.nullcontext
 
+# %% ../nbs/12_training.ipynb #22e009bc
 def loss_weighting(cfg: TrainConfig, process):
     """lambda(t) of the M-DSM loss: a name of `losses.loss_weight`, or 'precond' (the weighting of `LogPrecond`, or
     of `EDMPrecond` with `precond='edm'`)."""
@@ -474,11 +494,12 @@ def loss_weighting(cfg: TrainConfig, process):
     if cfg.precond == 'edm': return edm_weighting(process)
     return precond_weighting(process)
 
+# %% ../nbs/12_training.ipynb #e63cc3e2
 class TrainStep:
     """One optimisation step of `model` for the M-DSM loss under `process`, as `cfg` says (see above). Holds the
     EMA, optimiser and scheduler; `step(x0, t, z) -> loss` (a float; a 0-d tensor with `sync=False`). Raises
     `NonFiniteLossError` (before any update) when the loss or the gradient norm is not finite."""
-    def __init__(self, model: nn.Module, cfg: TrainConfig, process, device='cpu', world: int = 1, precision=None):
+    def __init__(self, model: nn.Module, cfg: TrainConfig, process, device='cpu', world: int = 1, *, precision=None):
         self.model, self.cfg, self.process, self.world = model, cfg, process, world
         self.device = torch.device(device)
         self.ema = make_ema(model, cfg.ema_decay); self.ema.eval()
@@ -568,6 +589,7 @@ def _check_resume(cfg: TrainConfig, state: dict) -> TrainConfig:
         raise ValueError(f"resume: the checkpoint is at step {state['step']}, past steps={cfg.steps}")
     return saved
 
+# %% ../nbs/12_training.ipynb #44ffb51b
 def _trim_log(path: Path, step: int):
     "Keep the records of a `log.jsonl` up to `step` (a resume re-runs the later ones), rewritten atomically."
     if not path.is_file(): return
@@ -578,12 +600,14 @@ def _trim_log(path: Path, step: int):
         if rec.get('step', 0) <= step: keep.append(line + '\n')
     atomic_write_bytes(''.join(keep).encode(), path)
 
+# %% ../nbs/12_training.ipynb #e6cb7e49
 def _record_event(out: Path, **rec):
     "Append one record (resume, steps changed, interrupted) to the run's `events.jsonl`, atomically."
     p = out / 'events.jsonl'
     old = p.read_bytes() if p.is_file() else b''
     atomic_write_bytes(old + (json.dumps(dict(rec, time=time.strftime('%Y-%m-%d %H:%M:%S'))) + '\n').encode(), p)
 
+# %% ../nbs/12_training.ipynb #fe39c166
 class TrainingInterrupted(KeyboardInterrupt):
     "SIGINT or SIGTERM stopped `train` after it saved a checkpoint at `step` (continue with `resume=True`)."
     def __init__(self, step: int, signum: int, path):
@@ -591,6 +615,7 @@ class TrainingInterrupted(KeyboardInterrupt):
                          f"continue with resume")
         self.step, self.signum, self.path = step, signum, path
 
+# %% ../nbs/12_training.ipynb #d7155c02
 @contextlib.contextmanager
 def _stop_requests(enabled: bool):
     """Within the block SIGINT and SIGTERM only note the signal in `flag[0]`: the loop saves a checkpoint at the end
@@ -607,6 +632,7 @@ def _stop_requests(enabled: bool):
     finally:
         for s, h in old.items(): signal.signal(s, h)
 
+# %% ../nbs/12_training.ipynb #a3bdc2a5
 def _agreed_stop(flag, world: int, device) -> int:
     """The signal that stops the run at this step (0: none): this process's, or under DDP the largest any rank noted
     (one all-reduce), so that every rank saves and stops at the same step instead of waiting for the others."""
@@ -614,6 +640,7 @@ def _agreed_stop(flag, world: int, device) -> int:
     v = torch.tensor([flag[0] or 0], device=device); dist.all_reduce(v, op=dist.ReduceOp.MAX)
     return int(v.item())
 
+# %% ../nbs/12_training.ipynb #a8978ca6
 def _rank_rng_states(world: int, device) -> list:
     "Every rank's `get_rng_state(device)`, gathered (in rank order) on every rank; all ranks must call it."
     mine = get_rng_state(device)
@@ -621,6 +648,7 @@ def _rank_rng_states(world: int, device) -> list:
     out = [None] * world; dist.all_gather_object(out, mine)
     return out
 
+# %% ../nbs/12_training.ipynb #a527d8b9
 def _resume_rng(state: dict, rank: int, world: int):
     """The RNG state rank `rank` continues from: its own when the checkpoint was written at this world size (all ranks'
     are kept), rank 0's for rank 0, else None (the rank keeps its fresh `rank_seed`)."""
@@ -628,6 +656,7 @@ def _resume_rng(state: dict, rank: int, world: int):
     if ranks is not None and len(ranks) == world: return ranks[rank]
     return state['rng'] if rank == 0 else None
 
+# %% ../nbs/12_training.ipynb #01a41107
 def _check_config_json(path: Path, saved: TrainConfig, cfg: TrainConfig):
     """Refuse a resume that would overwrite an edit of `config.json`: a readable file with a value that is neither the
     checkpoint's nor the one about to be written. (An unreadable file is only a copy: the checkpoint holds the
@@ -643,15 +672,18 @@ def _check_config_json(path: Path, saved: TrainConfig, cfg: TrainConfig):
                          f"checkpoint, so the edit would be lost: pass an allowed change as an option, or restore "
                          f"config.json")
 
+# %% ../nbs/12_training.ipynb #efdcd03e
 def _write_config(cfg: TrainConfig, out: Path):
     "The run folder and its `config.json` (atomically)."
     out.mkdir(parents=True, exist_ok=True); atomic_write_json(cfg.to_dict(), out / 'config.json')
 
+# %% ../nbs/12_training.ipynb #9786a9e5
 def _resumed_precision(cfg: TrainConfig, state):
     "The CPU precision record a resumed `cpu_amp='auto'` run keeps (its checkpoint's), else None (resolved afresh)."
     rec = (state or {}).get('precision')
     return rec if cfg.cpu_amp == 'auto' and isinstance(rec, dict) and isinstance(rec.get('cpu_amp'), bool) else None
 
+# %% ../nbs/12_training.ipynb #51896b99
 def _record_precision(out: Path, cfg: TrainConfig, rec: dict, before, step: int):
     """The precision a run computes in (chapter 09b): `config.json`'s `precision` record, atomically, and an event
     at `step` when it was measured (`cpu_amp='auto'`) or differs from the record `before` of the checkpoint resumed."""
@@ -662,19 +694,23 @@ def _record_precision(out: Path, cfg: TrainConfig, rec: dict, before, step: int)
 GPU_CHECK_STEPS = 50
 "Steps a run on a GPU checks on the host at its start (and after each resume) when `check_steps` is None."
 
+# %% ../nbs/12_training.ipynb #f904933a
 def checked_steps(cfg: TrainConfig, device) -> float:
     """How many steps from the start (or the resume) of a run are checked on the host: `cfg.check_steps`, or when
     it is None every step on the CPU (where reading a value back costs nothing) and `GPU_CHECK_STEPS` elsewhere."""
     if cfg.check_steps is not None: return cfg.check_steps
     return math.inf if torch.device(device).type == 'cpu' else GPU_CHECK_STEPS
 
+# %% ../nbs/12_training.ipynb #8fde7630
 def _read_back(pending: list) -> list:
     "(step, loss) pairs with every loss a float: the 0-d tensors among them read back in one host transfer."
     tens = [v for _, v in pending if torch.is_tensor(v)]
     got = iter(torch.stack(tens).tolist() if tens else ())
     return [(s, next(got) if torch.is_tensor(v) else v) for s, v in pending]
 
-def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: bool = True, callback=None) -> dict:
+# %% ../nbs/12_training.ipynb #8e1e0754
+def train(cfg: TrainConfig, out_dir, resume: bool = False, *, data=None, progress: bool = True,
+          callback=None) -> dict:
     """Train the score model of `cfg` (`build_model`) for the M-DSM loss (Eq. 38) under the run's forward process
     (`cfg.process`, any `MultiplicativeProcess`), one `TrainStep` per iteration, and DDP when launched by torchrun.
     Writes `out_dir/config.json`, `log.jsonl` and `checkpoint.pt` (atomically, every `ckpt_every` steps and at the
@@ -765,7 +801,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
                     desc=f'train {cfg.dataset}', dynamic_ncols=True)
         with precision_flags(cfg.tf32, device), _stop_requests(True) as stop_request:
             for step in pbar:
-                x0, t, z = get_batch(X, step, cfg, rank, world, device, process)
+                x0, t, z = get_batch(X, step, cfg, rank, world, device=device, process=process)
                 if cl: x0, z = (v.contiguous(memory_format=torch.channels_last) for v in (x0, z))
                 checked = step - start < n_checked                   # the first steps: inputs, loss, gradient
                 try:
@@ -785,8 +821,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
                     win, n_win, t_win = 0.0, 0, now
                 if done % cfg.ckpt_every == 0 or done == cfg.steps: save(done)
                 if cfg.sample_every and done % cfg.sample_every == 0 and rank == 0:
-                    save_sample_grid(step_fn.ema.module, cfg, process, X, Y, out / 'samples' / f'step_{done:07d}.png',
-                                     step=done)
+                    save_sample_grid(step_fn.ema.module, cfg, process, X, Y,
+                                     path=out / 'samples' / f'step_{done:07d}.png', step=done)
                 if callback is not None:
                     callback(dict(step=done, loss=lv, model=model, ema=step_fn.ema, optimizer=step_fn.opt))
                 signum = _agreed_stop(stop_request, world, device)
@@ -803,13 +839,14 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, data=None, progress: 
         if created: dist.destroy_process_group()
 
 # %% ../nbs/12_training.ipynb #4f356bc0
-def save_sample_grid(model, cfg: TrainConfig, process, X, Y, path, step: int = 0):
+def save_sample_grid(model, cfg: TrainConfig, process, X, Y, *, path, step: int = 0):
     "A PNG grid of `cfg.n_grid` samples of `model` (the EMA model) with the paper's sampler settings (chapter 13)."
     x = generate(model, cfg.dataset, n=cfg.n_grid, sampler=cfg.sampler, init=cfg.init, process=process,
                  train_x=X.cpu(), train_y=None if Y is None else Y.cpu(), seed=stream_seed(cfg.seed, step, 'preview'),
                  progress=False)
     return save_grid(x, path)
 
+# %% ../nbs/12_training.ipynb #39510cff
 def load_run(run, which: str = 'ema', device='cpu'):
     """(model in eval mode, forward process, TrainConfig) of a run folder or checkpoint file; `which` = 'ema' or
     'model'. Checkpoints written before the process travelled with the run (config with 'sigma', 'N') load too.
@@ -824,6 +861,7 @@ def load_run(run, which: str = 'ema', device='cpu'):
     else: raise ValueError(f"which must be 'ema' or 'model', got {which!r}")
     return model.to(device).eval(), process, cfg
 
+# %% ../nbs/12_training.ipynb #c75e1431
 def checkpoint_step(run) -> int:
     "The training step a run folder's (or checkpoint file's) checkpoint was written at."
     return int(load_checkpoint(run)['step'])
