@@ -102,6 +102,32 @@ def _train_config(out: Path, resume: bool, preset, dataset, given: dict) -> Trai
     _check_resume(cfg, state)
     return cfg
 
+# %% ../nbs/14_cli.ipynb #c071057d
+def _train_or_exit(prog, cfg, out, resume, quiet):
+    "`train` for the CLI: an interruption or a failed write exits with a message saying what was kept."
+    try:
+        with _user_errors(prog, kinds=_RUN_ERRORS + (ValueError,)): return train(cfg, out, resume=resume,
+                                                                             progress=not quiet)
+    except TrainingInterrupted as e:
+        print(f"{prog}: {e} (--resume --out {out})", file=sys.stderr); raise SystemExit(128 + e.signum) from None
+    except OSError as e:
+        ck = out / 'checkpoint.pt'
+        kept = (f"the last checkpoint (step {checkpoint_step(ck)}) is intact" if ck.is_file()
+                else "no checkpoint was written")
+        raise SystemExit(f"{prog}: error: {e}; {kept}") from None
+
+# %% ../nbs/14_cli.ipynb #ac4f7e95
+def _report_training(cfg, res, out, seconds, quiet):
+    "What `dale_train` prints after training; the toy run also writes its report (chapter 07)."
+    losses = [l for _, l in res['history']]
+    print(f"trained {cfg.model} on {cfg.dataset}: {cfg.steps} steps in {seconds:.1f}s; "
+          f"mean loss of the last {min(100, len(losses))} steps {sum(losses[-100:]) / max(len(losses[-100:]), 1):.4g}; "
+          f"checkpoint {out / 'checkpoint.pt'}")
+    if cfg.dataset == 'toy':
+        m = toy_report(res['ema'], out, process=res['process'], disable=quiet)
+        print(f"toy report: {out / 'toy.png'}, {out / 'metrics.json'}")
+        print(json.dumps({k: m[k] for k in ('sw2_samples', 'sw2_floor', 'sw2_prior') if k in m}))
+
 # %% ../nbs/14_cli.ipynb #57394f30
 @call_parse
 def dale_train(
@@ -154,25 +180,9 @@ def dale_train(
     n_threads = threads if threads is not None else (1 if cfg.dataset == 'toy' else None)
     if n_threads: torch.set_num_threads(n_threads)
     t0 = time.time()
-    try:
-        with _user_errors(prog, kinds=_RUN_ERRORS + (ValueError,)): res = train(cfg, out, resume=resume,
-                                                                            progress=not quiet)
-    except TrainingInterrupted as e:
-        print(f"{prog}: {e} (--resume --out {out})", file=sys.stderr); raise SystemExit(128 + e.signum) from None
-    except OSError as e:
-        ck = out / 'checkpoint.pt'
-        kept = (f"the last checkpoint (step {checkpoint_step(ck)}) is intact" if ck.is_file()
-                else "no checkpoint was written")
-        raise SystemExit(f"{prog}: error: {e}; {kept}") from None
+    res = _train_or_exit(prog, cfg, out, resume, quiet)
     if int(os.environ.get('RANK', 0)) != 0: return
-    losses = [l for _, l in res['history']]
-    print(f"trained {cfg.model} on {cfg.dataset}: {cfg.steps} steps in {time.time() - t0:.1f}s; "
-          f"mean loss of the last {min(100, len(losses))} steps {sum(losses[-100:]) / max(len(losses[-100:]), 1):.4g}; "
-          f"checkpoint {out / 'checkpoint.pt'}")
-    if cfg.dataset == 'toy':
-        m = toy_report(res['ema'], out, process=res['process'], disable=quiet)
-        print(f"toy report: {out / 'toy.png'}, {out / 'metrics.json'}")
-        print(json.dumps({k: m[k] for k in ('sw2_samples', 'sw2_floor', 'sw2_prior') if k in m}))
+    _report_training(cfg, res, out, time.time() - t0, quiet)
 
 # %% ../nbs/14_cli.ipynb #e8851c7d
 def _sample_key(step, cfg, **settings) -> str:
