@@ -73,7 +73,7 @@ class Evaluator:
     `classifier`, plus class histograms, mode coverage and, given start labels, the fraction classified as their
     start class) and 'inception' (InceptionV3 with the weights file `inception`). `evaluator(u8, labels=None)`
     returns {space: metrics}, with `None` for a space not computed; `protocol(space)` says how."""
-    def __init__(self, real_u8: torch.Tensor, classifier=None, inception=None, inception_feature: int = 2048,
+    def __init__(self, real_u8: torch.Tensor, *, classifier=None, inception=None, inception_feature: int = 2048,
                  kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0, batch_size: int = 256,
                  device='cpu', domain_device='cpu', info=None):
         self.clf, self.real_u8, self.info = classifier, real_u8, dict(info or {})
@@ -131,7 +131,7 @@ def protocol(self: Evaluator, space: str, n_fake: int = None) -> dict:
     return p
 
 # %% ../nbs/13c_evaluate.ipynb #58266da2
-def evaluate_samples(fake_u8: torch.Tensor, dataset: str, metric: str = 'domain', real_u8=None, split: str = 'test',
+def evaluate_samples(fake_u8: torch.Tensor, dataset: str, *, metric: str = 'domain', real_u8=None, split: str = 'test',
                      n_real=None, inception_weights=None, inception_feature: int = 2048, kid_subsets: int = 100,
                      kid_subset_size: int = 1000, batch_size: int = 256, device='cpu', data_root=None, cache=None,
                      seed: int = 0, classifier=None) -> dict:
