@@ -29,6 +29,7 @@ class SeedStream(enum.IntEnum):
     DATA = 7          # the order of the training data (per-epoch permutations)
     DROPOUT = 8       # the global torch RNG (dropout) of DDP rank r > 0, keyed by r (rank 0 uses the seed itself)
 
+# %% ../nbs/09_utils.ipynb #277d6e45
 def _stream_key(k) -> int:
     "An integer key: `SeedStream` members and their names ('noise', 'data', ...) map to their stream id."
     if isinstance(k, str):
@@ -50,10 +51,12 @@ def stream_seed(seed: int, *keys) -> int:
     ints = [_stream_key(seed)] + [_stream_key(k) for k in keys]
     return int(np.random.SeedSequence(ints).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
+# %% ../nbs/09_utils.ipynb #a75db76c
 def step_seed(seed: int, step: int, stream=0) -> int:
     "The seed of `stream` (id or name) at `step`: `stream_seed(seed, step, stream)`."
     return stream_seed(seed, step, stream)
 
+# %% ../nbs/09_utils.ipynb #9b4d6a11
 def stream_generator(seed: int, *keys, device=None) -> torch.Generator:
     "A `torch.Generator` on `device` seeded with `stream_seed(seed, *keys)`."
     return torch.Generator(device=device if device is not None else "cpu").manual_seed(stream_seed(seed, *keys))
@@ -73,6 +76,7 @@ def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
     except (OSError, AttributeError): return False
     return st.f_bavail * st.f_frsize < margin
 
+# %% ../nbs/09_utils.ipynb #8e9766a2
 def atomic_write(path, write_fn) -> Path:
     """Write `path` atomically: `write_fn(f)` writes into a binary file object `f` opened on a temporary file of
     this writer in the same folder; the file is flushed, fsynced and `os.replace`d onto `path`, then the folder is
@@ -93,18 +97,22 @@ def atomic_write(path, write_fn) -> Path:
     _fsync_dir(path.parent)
     return path
 
+# %% ../nbs/09_utils.ipynb #ff057a0b
 def atomic_write_bytes(data: bytes, path) -> Path:
     "Write `data` to `path` atomically."
     return atomic_write(path, lambda f: f.write(data))
 
+# %% ../nbs/09_utils.ipynb #aafa5338
 def atomic_write_json(obj, path, indent: int = 1) -> Path:
     "Write `obj` as JSON (UTF-8, trailing newline) to `path` atomically."
     return atomic_write_bytes((json.dumps(obj, indent=indent) + "\n").encode(), path)
 
+# %% ../nbs/09_utils.ipynb #934af780
 def atomic_save_torch(obj, path) -> Path:
     "`torch.save(obj)` to `path` atomically (checkpoints)."
     return atomic_write(path, lambda f: torch.save(obj, f))
 
+# %% ../nbs/09_utils.ipynb #10635869
 def atomic_save_image(img, path, **kw) -> Path:
     """Save an image to `path` atomically, the format from the suffix: a matplotlib figure (`img.savefig`) or a
     PIL image (`img.save`); extra keywords go to that method (e.g. `dpi`)."""
@@ -125,6 +133,7 @@ def expand_time(t, x: torch.Tensor) -> torch.Tensor:
         t = t.reshape(-1, *([1] * (x.ndim - 1)))
     return t
 
+# %% ../nbs/09_utils.ipynb #f1176039
 def batch_time(t, x: torch.Tensor) -> torch.Tensor:
     "`t` (float, 0-d or (B,)) as a float tensor of shape (B,) on `x`'s device."
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
@@ -145,6 +154,7 @@ def tiny_scale() -> bool:
     "Whether the environment asks for the tiny scale (`DALE_TINY=1`): `#| gpu` cells then run on a CPU in seconds."
     return os.environ.get("DALE_TINY", "0") == "1"
 
+# %% ../nbs/09_utils.ipynb #d3ab2420
 def at_scale(full, tiny):
     "`full` (the paper's size, device, ...), or `tiny` when `DALE_TINY=1`: the one switch between the two scales."
     return tiny if tiny_scale() else full
@@ -152,10 +162,12 @@ def at_scale(full, tiny):
 # %% ../nbs/09_utils.ipynb #aec2007b
 _TENSOR_CHECKS = dict(on=True)
 
+# %% ../nbs/09_utils.ipynb #feeca2d3
 def tensor_checks_enabled() -> bool:
     "Whether the value checks of tensors run (`check_positive`, `check_time` of a tensor, the networks' `log_input`)."
     return _TENSOR_CHECKS['on']
 
+# %% ../nbs/09_utils.ipynb #3bfb06e6
 @contextlib.contextmanager
 def tensor_checks(enabled: bool = True):
     """Within the block the value checks of tensors run (`enabled`) or are skipped. Each reads a device tensor on the
@@ -164,6 +176,7 @@ def tensor_checks(enabled: bool = True):
     try: yield
     finally: _TENSOR_CHECKS['on'] = before
 
+# %% ../nbs/09_utils.ipynb #ed3e14f9
 def check_positive(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     """Raise a `ValueError` unless every entry of `x` is strictly positive (we are about to take its log); skipped
     under `tensor_checks(False)`."""
@@ -175,6 +188,7 @@ def check_positive(x: torch.Tensor, name: str = "x") -> torch.Tensor:
                          f"entries are not")
     return x
 
+# %% ../nbs/09_utils.ipynb #6fcc92b0
 def check_finite(x, name: str = "x"):
     "Raise a `ValueError` unless every entry of `x` (a number or tensor) is finite (no nan or inf)."
     v = torch.as_tensor(x)
@@ -184,6 +198,7 @@ def check_finite(x, name: str = "x"):
             raise ValueError(f"{name} must be finite; {int(bad.sum())} of {v.numel()} entries are nan or inf")
     return x
 
+# %% ../nbs/09_utils.ipynb #8464f33f
 def check_time(t, name: str = "t", allow_zero: bool = False):
     """Raise a `ValueError` unless `t` (a number or tensor of times) is finite and in (0, 1] (`allow_zero`: [0, 1]);
     a tensor is not checked under `tensor_checks(False)`."""
@@ -194,6 +209,7 @@ def check_time(t, name: str = "t", allow_zero: bool = False):
         raise ValueError(f"{name} must be a finite time in {'[' if allow_zero else '('}0, 1], got {got}")
     return t
 
+# %% ../nbs/09_utils.ipynb #4810bccb
 def _real_scalar(value):
     """`value` as a Python float if it is one real number: a Python or NumPy int or float (float32 included), or a 0-d
     real array or tensor; None for anything else (a bool, a string, a list, a complex number, a 1-element vector)."""
@@ -223,6 +239,7 @@ def check_int_range(name: str, value, lo=None, hi=None) -> int:
         raise ValueError(f"{name} must be an integer with {rng}, got {value!r}")
     return int(value)
 
+# %% ../nbs/09_utils.ipynb #1a3b5d46
 def check_bool(name: str, value, also=()):
     """Raise a `ValueError` unless `value` is a boolean (`True`/`False`, or NumPy's) or one of the extra values `also`
     (e.g. 'auto'); never a truthy stand-in (1, 'no', None). Returns a Python bool, or the extra value."""
@@ -232,12 +249,14 @@ def check_bool(name: str, value, also=()):
     valid = f"{', '.join(names[:-1])} or {names[-1]}"
     raise ValueError(f"{name} must be {valid}; got {value!r}")
 
+# %% ../nbs/09_utils.ipynb #8db624e2
 def check_choice(name: str, value, valid):
     "Raise a `ValueError` unless `value` is one of `valid`."
     valid = tuple(valid)
     if value not in valid: raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
     return value
 
+# %% ../nbs/09_utils.ipynb #ae7c9551
 def check_float_range(name: str, value, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False) -> float:
     """Raise a `ValueError` unless `value` is one finite real number (Python, NumPy incl. float32, or a 0-d tensor;
     not a bool or a string) between `lo` and `hi` (ends closed unless `*_open`); returns it as a Python float."""
@@ -250,6 +269,7 @@ def check_float_range(name: str, value, lo=None, hi=None, *, lo_open: bool = Fal
         raise ValueError(f"{name} must be a finite number in {left}, {right}, got {value!r}")
     return v
 
+# %% ../nbs/09_utils.ipynb #5c4d4ec7
 def check_time_grid(times, name: str = "times") -> torch.Tensor:
     """Raise a `ValueError` unless `times` is a non-empty 1-D grid of finite times in (0, 1], strictly decreasing
     (a sampler runs from noise to data); returns it as a float64 CPU tensor."""
@@ -280,6 +300,7 @@ def patch(f=None, *, cls_method: bool = False):
 class FolderBusyError(RuntimeError):
     "Another live process holds the folder's `FolderLock`."
 
+# %% ../nbs/09_utils.ipynb #b658f54d
 def _lock_holder(fd, wait: float = 2.0) -> str:
     """Who holds the lock, as recorded in the lock file by the holder. The holder writes it just after taking the
     lock, so an empty or half-written record is read again for up to `wait` seconds."""

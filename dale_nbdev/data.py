@@ -22,6 +22,7 @@ def resolve_data_root(root=None) -> Path:
     if root is None: root = os.environ.get("DALE_DATA") or "data"
     return Path(root).expanduser().absolute()
 
+# %% ../nbs/10_data.ipynb #96f9a287
 def resolve_cache_dir(cache=None) -> Path:
     "Writable cache for unpacked files: `cache`, else env `DALE_CACHE`, else `~/.cache/dale_nbdev`."
     if cache is None: cache = os.environ.get("DALE_CACHE") or "~/.cache/dale_nbdev"
@@ -54,6 +55,7 @@ from .paper import PAPER_TABLE2   # App. E Table 2, per channel: stored once, in
 class DatasetNotFoundError(FileNotFoundError):
     "A dataset's files are missing from the data root and could not be downloaded."
 
+# %% ../nbs/10_data.ipynb #88d41461
 class DatasetCorruptError(ValueError):
     "A dataset's file is there but damaged: not a whole gzip stream, truncated, or not the file torchvision lists."
 
@@ -84,6 +86,7 @@ def _unpack_to(src: Path, dst: Path):
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
+# %% ../nbs/10_data.ipynb #def9a14d
 def _copy_files(src: Path, dst: Path):
     "Copy every file of folder `src` into folder `dst` (created), each one atomically."
     for f in sorted(p for p in src.iterdir() if p.is_file()):
@@ -92,6 +95,7 @@ def _copy_files(src: Path, dst: Path):
 
 _IDX_ITEM_BYTES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}   # idx type code -> bytes per item
 
+# %% ../nbs/10_data.ipynb #258d92b1
 def _idx_problem(path) -> str | None:
     "What is wrong with an unpacked idx file (the MNIST format), or None when its size is the one its header implies."
     path = Path(path); size = path.stat().st_size
@@ -106,6 +110,7 @@ def _idx_problem(path) -> str | None:
     return (f"{'truncated' if size < expected else 'too long'}: {size} bytes, expected {expected} "
             f"(header {n_head} bytes + {' x '.join(map(str, dims))} items)")
 
+# %% ../nbs/10_data.ipynb #44f89343
 def _gz_problem(path, md5: str) -> str | None:
     "What is wrong with a `.gz` that torchvision lists with checksum `md5`, or None when the checksum matches."
     from torchvision.datasets.utils import check_integrity
@@ -117,10 +122,12 @@ def _gz_problem(path, md5: str) -> str | None:
         return f"corrupt: not a whole gzip stream ({type(e).__name__}: {e}; {Path(path).stat().st_size} bytes)"
     return f"corrupt or not torchvision's file: its md5 is not the expected {md5}"
 
+# %% ../nbs/10_data.ipynb #b92563b5
 def _mnist_tensors(data: torch.Tensor, targets: torch.Tensor):
     "uint8 (N, H, W) images -> float32 (N, 1, H, W) in [1, 2]; labels -> int64."
     return 1.0 + data.unsqueeze(1).float() / 255.0, targets.long()
 
+# %% ../nbs/10_data.ipynb #c5acb65e
 def _file_state(raw: Path, stem: str, md5: str):
     "('raw' | 'gz' | 'missing' | 'bad', path, problem) for one file of the root: unpacked, packed, absent or damaged."
     p, gz = raw / stem, raw / (stem + ".gz")
@@ -131,6 +138,7 @@ def _file_state(raw: Path, stem: str, md5: str):
     if p.is_file(): return "bad", p, why
     return ("bad", gz, gwhy) if gz.is_file() else ("missing", gz, None)
 
+# %% ../nbs/10_data.ipynb #fe75d59e
 def _cache_ok(craw: Path, stems) -> bool:
     "All `stems` unpacked and whole in our cache; a damaged cached copy is ours to delete (it is unpacked again)."
     for s in stems:
@@ -139,6 +147,7 @@ def _cache_ok(craw: Path, stems) -> bool:
         if _idx_problem(p) is not None: p.unlink(); return False
     return True
 
+# %% ../nbs/10_data.ipynb #628ba453
 def _download_staged(cls, folder: str, target: Path, stage_parent: Path, train: bool, reuse=()):
     """torchvision's `cls(..., download=True)` run in a fresh folder below `stage_parent`, then the files of `folder`
     (relative to a dataset root) copied into `target`: a download that fails creates nothing in `target`.
@@ -153,6 +162,7 @@ def _download_staged(cls, folder: str, target: Path, stage_parent: Path, train: 
     finally: shutil.rmtree(stage, ignore_errors=True)
     return cls(str(target), train=train, download=False)
 
+# %% ../nbs/10_data.ipynb #2b736fae
 def _load_mnist_family(name, root: Path, train: bool, download, cache=None):
     import torchvision
     from torchvision.datasets.mnist import read_image_file, read_label_file
@@ -204,6 +214,7 @@ def _md5(path) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/10_data.ipynb #1b471274
 def _local_cifar10_class(folder: Path):
     """A `torchvision.datasets.CIFAR10` subclass whose md5 list is that of the files in `folder` (for locally
     generated sets)."""
@@ -213,11 +224,13 @@ def _local_cifar10_class(folder: Path):
         test_list=[[f, _md5(folder / f)] for f, _ in CIFAR10.test_list],
         meta={**CIFAR10.meta, "md5": _md5(folder / CIFAR10.meta["filename"])}))
 
+# %% ../nbs/10_data.ipynb #a0394d8e
 def _cifar_tensors(data, targets):
     "uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [1, 2]; labels -> int64."
     x = torch.as_tensor(np.ascontiguousarray(data)).permute(0, 3, 1, 2).float() / 255.0
     return 1.0 + x.contiguous(), torch.as_tensor(np.asarray(targets), dtype=torch.int64)
 
+# %% ../nbs/10_data.ipynb #4292b5a6
 def _load_npz_images(path: Path):
     "A derived CIFAR-10 copy: an .npz holding uint8 images (N, 32, 32, 3) or (N, 3, 32, 32) and int labels."
     try:
@@ -233,6 +246,7 @@ def _load_npz_images(path: Path):
     if data.dtype != np.uint8: raise ValueError(f"{path}: expected uint8 images, got {data.dtype}")
     return _cifar_tensors(data, targets)
 
+# %% ../nbs/10_data.ipynb #503e17a8
 def _load_cifar10(root: Path, train: bool, download, verify: bool = True, cache=None):
     from torchvision.datasets import CIFAR10
     from torchvision.datasets.utils import check_integrity
@@ -300,6 +314,7 @@ def _pool_moments(stats):
     v = sum(c * (sd ** 2 + mu ** 2) for c, mu, sd in stats) / n - m ** 2
     return m, torch.sqrt(torch.clamp(v, min=0))
 
+# %% ../nbs/10_data.ipynb #b938ed0e
 def terminal_lognormal_fit(x0: torch.Tensor, process=None, t: float = 1.0, *, per_channel: bool = False,
                            generator=None, chunk: int = 4096):
     """Sec. 6.2 / Table 2: push `x0` (N, C, H, W) through the forward process to time `t` (Eq. 6, `process.sample`,
@@ -313,6 +328,7 @@ def terminal_lognormal_fit(x0: torch.Tensor, process=None, t: float = 1.0, *, pe
         stats.append((xt[:, :1].numel() if per_channel else xt.numel(), m, s))
     return _pool_moments(stats)
 
+# %% ../nbs/10_data.ipynb #63b4be0c
 def terminal_lognormal_exact(x0: torch.Tensor, process=None, t: float = 1.0, per_channel: bool = False):
     """Closed form of `terminal_lognormal_fit` over the pixels of `x0`: mean(log x0) + D(t), sqrt(Var(log x0) + V(t)),
     with D, V the drift and variance integrals of the process (D = 0, V = 0.64 t for GBM(0.8), mu = sigma^2/2)."""
