@@ -35,15 +35,18 @@ def count_flops(fn, *args, **kw) -> int:
         fn(*args, **kw)
     return int(fc.get_total_flops())
 
+# %% ../nbs/15_benchmarks.ipynb #3a5d8c09
 def matmul_flops(n: int, m: int = None, k: int = None) -> int:
     "Closed form of an (n x k) @ (k x m) product's FLOPs: $2nkm$ (square by default: $2n^3$)."
     return 2 * n * (m or n) * (k or n)
 
+# %% ../nbs/15_benchmarks.ipynb #d48989ea
 def conv_flops(B: int, c_in: int, c_out: int, k: int, *, H: int, W: int) -> int:
     """Closed form of a k x k convolution's forward FLOPs: $2\\,B\\,C_{in}C_{out}k^2HW$ (output H x W, groups 1, bias
     not counted)."""
     return 2 * B * c_in * c_out * k * k * H * W
 
+# %% ../nbs/15_benchmarks.ipynb #8e1364ff
 def closed_form_flops(model: nn.Module, *inputs) -> dict:
     """Forward and backward FLOPs of every `Conv2d` and `Linear` of `model` on `inputs` from the closed forms
     ($2\\times$ outputs $\\times$ fan-in per product; backward: one such product for the input gradient if the input
@@ -67,6 +70,7 @@ def synchronize(device):
 
 # `precision_flags(tf32, device)` (TF32 on/off/default around a block) comes from chapter 12 (`train`).
 
+# %% ../nbs/15_benchmarks.ipynb #14d85dd3
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = None, *, iters: int = None, repeats: int = 5,
                 tf32: bool = False) -> dict:
     """Measured peak FLOP/s of `device`: the best rate over `repeats` of `iters` products of two n x n matrices
@@ -87,6 +91,7 @@ def matmul_peak(device='cpu', dtype=torch.float32, n: int = None, *, iters: int 
             best = max(best, matmul_flops(n) * iters / (time.perf_counter() - t0))
     return dict(flops_per_s=best, n=n, dtype=str(dtype).replace('torch.', ''), tf32=tf32, iters=iters, repeats=repeats)
 
+# %% ../nbs/15_benchmarks.ipynb #0fbdd376
 def device_peaks(device='cpu', n: int = None) -> dict:
     "Measured matmul peaks: CUDA bf16 (reference), tf32, fp32; CPU fp32 (reference), bf16. `ref` names the reference."
     device = torch.device(device)
@@ -153,6 +158,7 @@ SPEED_CONFIGS = {
 BF16_UNIT_ROUNDOFF = 2.0 ** -8
 TF32_UNIT_ROUNDOFF = 2.0 ** -11
 
+# %% ../nbs/15_benchmarks.ipynb #f7854ebe
 def loss_tolerance(speed: SpeedConfig) -> float:
     """Relative tolerance of a config's losses against fp32: 2.5u of bf16 (amp) or TF32 (tf32), else 1e-4 (fp32 sum
     reordering)."""
@@ -160,6 +166,7 @@ def loss_tolerance(speed: SpeedConfig) -> float:
     if speed.tf32: return 2.5 * TF32_UNIT_ROUNDOFF
     return 1e-4
 
+# %% ../nbs/15_benchmarks.ipynb #5728b381
 def compare_losses(ref, other, rtol: float, noise_rel: float = None) -> dict:
     """Losses of a configuration (`other`) against fp32's (`ref`), step by step, relative: `first_rel` (same weights
     and batch: rounding only) must be <= `rtol`; `max_rel` (all steps, weights diverged) <= `noise_rel`, the relative
@@ -170,6 +177,7 @@ def compare_losses(ref, other, rtol: float, noise_rel: float = None) -> dict:
     return dict(first_rel=rel[0], rtol=rtol, max_rel=max(rel), noise_rel=noise_rel, n_steps=n,
                 ok_first=bool(ok_first), ok_noise=bool(ok_noise), ok=bool(ok_first and ok_noise))
 
+# %% ../nbs/15_benchmarks.ipynb #f4ec81c9
 def make_batches(n: int, batch: int, shape, device='cpu', process=None, *, seed: int = 0,
                  channels_last: bool = False):
     "`n` training batches (x0 in [1, 2], t = k/N, z standard normal) made on `device` from a seeded generator."
@@ -184,6 +192,7 @@ def make_batches(n: int, batch: int, shape, device='cpu', process=None, *, seed:
         out.append((x0, t, z))
     return out
 
+# %% ../nbs/15_benchmarks.ipynb #227a5923
 def make_train_step(model: nn.Module, speed: SpeedConfig, device='cpu', process=None, *, lr: float = 1e-4,
                     weight_decay: float = 1e-2, grad_clip: float = 1.0, ema_decay: float = 0.999):
     """The trainer's own step (`train.TrainStep`, chapter 12) for the `TrainConfig` that `speed` describes, with a
@@ -201,6 +210,7 @@ def make_train_step(model: nn.Module, speed: SpeedConfig, device='cpu', process=
     step.state = dict(model=model, net=ts.net, opt=ts.opt, ema=ts.ema, train_step=ts, config=cfg)
     return step
 
+# %% ../nbs/15_benchmarks.ipynb #c0664cd6
 def time_steps(fn, n_warmup: int, n_iter: int, device='cpu', sync_each: bool = True):
     """Run `fn(i)` for i < n_warmup + n_iter; returns (warm-up seconds, list of per-step seconds of the timed steps,
     list of return values). With `sync_each` every timed step is closed by `synchronize(device)` before the clock is
@@ -218,6 +228,7 @@ def time_steps(fn, n_warmup: int, n_iter: int, device='cpu', sync_each: bool = T
         t0 = time.perf_counter(); outs.append(fn(i)); synchronize(device); times.append(time.perf_counter() - t0)
     return warm, times, outs
 
+# %% ../nbs/15_benchmarks.ipynb #b109568d
 def bench_train(name: str, speed: SpeedConfig, state: dict, batches, device='cpu', *, model_kw=None,
                 warmup: int = 2, iters: int = 5, process=None) -> dict:
     """Training throughput of `get_model(name, **model_kw)` started from `state` (a state dict) under `speed` on
@@ -243,6 +254,7 @@ def bench_train(name: str, speed: SpeedConfig, state: dict, batches, device='cpu
     if speed.compile: torch._dynamo.reset()
     return res
 
+# %% ../nbs/15_benchmarks.ipynb #c80d1167
 def train_step_flops(model: nn.Module, batch, process=None) -> dict:
     """FLOPs of one training step's forward and backward pass (M-DSM loss of `batch` = (x0, t, z)), counted in eager
     fp32."""
@@ -254,6 +266,7 @@ def train_step_flops(model: nn.Module, batch, process=None) -> dict:
     model.zero_grad(set_to_none=True)
     return dict(fwd=int(fwd), bwd=int(tot - fwd), total=int(tot), per_image=tot / x0.shape[0])
 
+# %% ../nbs/15_benchmarks.ipynb #ba4d8896
 def batch_loss_se(model: nn.Module, batch, process=None) -> dict:
     "The batch loss and its Monte Carlo standard error (std of the per-sample losses / sqrt(B)), fp32, no grad."
     process = process or paper_process(); x0, t, z = batch
@@ -324,6 +337,7 @@ SIZES = {
 }
 "Benchmark sizes: `smoke` (CI), `small` (CPU at the paper's widths), `full` (GPU, batch 128)."
 
+# %% ../nbs/15_benchmarks.ipynb #95b8dec2
 def device_info(device='cpu') -> dict:
     "Device name, versions, CPU model, threads, load average and date of this run."
     device = torch.device(device)
@@ -342,6 +356,7 @@ def device_info(device='cpu') -> dict:
                  gpu_mem_gb=p.total_memory / 2 ** 30, capability=f'{p.major}.{p.minor}')
     return d
 
+# %% ../nbs/15_benchmarks.ipynb #f875a9b6
 def summarise(model_res: dict, base: str = 'fp32_eager') -> dict:
     """Add speed-ups over `base`, the loss checks (`compare_losses`) and the recommendation to one model's results
     (in place)."""
@@ -354,12 +369,14 @@ def summarise(model_res: dict, base: str = 'fp32_eager') -> dict:
     model_res['recommended'] = recommend(model_res, base)
     return model_res
 
+# %% ../nbs/15_benchmarks.ipynb #787a2d30
 def recommend(model_res: dict, base: str = 'fp32_eager') -> Optional[str]:
     "The fastest training configuration (steps/s) of one model whose losses passed the check against `base`."
     ok = [r for p, r in model_res['train'].items()
           if not p.endswith('_repeat') and (p == base or r.get('loss_check', {}).get('ok'))]
     return max(ok, key=lambda r: r['steps_per_s'])['path'] if ok else None
 
+# %% ../nbs/15_benchmarks.ipynb #4460c30e
 def run_benchmarks(size: str = 'smoke', *, device=None, models=None, paths=None, sample_paths=None, overrides=None,
                    sample: bool = True, model_kw: dict = None, repeat_baseline: bool = None, log=print) -> dict:
     """All measurements of this chapter for `models` at `size` ('smoke', 'small', 'full') on `device` (default: CUDA
@@ -514,6 +531,7 @@ def laptop_benchmark(name: str = 'mnist', *, n_grid: int = 64, n_many: int = 100
                            auto_ratio=train_prec.get('bf16_over_fp32')),
                 date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
 
+# %% ../nbs/15_benchmarks.ipynb #08934696
 def laptop_markdown(recs) -> str:
     "One markdown table of `laptop_benchmark` records, one row per CPU (model, flags, kernels, threads)."
     rows = ['| CPU (flags; torch kernels; threads) | grid of 64, cold / warm cache | 1000 samples | '

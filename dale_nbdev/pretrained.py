@@ -34,15 +34,18 @@ from .report import read_log
 PRETRAINED = ('mnist', 'fashion_mnist', 'kmnist')
 "Names of the shipped score models (and of their domain classifiers)."
 
+# %% ../nbs/16_pretrained.ipynb #cbecf1ba
 class PretrainedFileError(RuntimeError):
     "A shipped file (card, weights, classifier) is missing, unreadable or damaged; the message says which and how."
 
 REPAIR = "reinstall dale_nbdev (pip install --force-reinstall dale_nbdev) to repair it"
 
+# %% ../nbs/16_pretrained.ipynb #507771b6
 def weights_dir() -> Path:
     "The folder of the shipped weights and cards, inside the installed package."
     return Path(dale_nbdev.__file__).resolve().parent / 'weights'
 
+# %% ../nbs/16_pretrained.ipynb #814f1bcc
 def _check_name(name: str) -> str:
     check_choice('name', name, PRETRAINED)
     return name
@@ -119,6 +122,7 @@ def _load_into(module: nn.Module, state: dict, path: Path, card: str):
         why = ' '.join(str(e).split())
         raise _damaged(path, f"its tensors do not fit the network of the card {card} ({why[:160]})") from None
 
+# %% ../nbs/16_pretrained.ipynb #426ca176
 def load_pretrained(name: str, device='cpu'):
     """`(model, process, config)` of a shipped model: the EMA score network in eval mode, its process, its
     `TrainConfig`. The weights file's sha256 is checked against the card; the network refuses inputs of another
@@ -132,6 +136,7 @@ def load_pretrained(name: str, device='cpu'):
     model.register_forward_pre_hook(_refuse_other_shapes(_image_shape(cfg)))
     return model.to(dev).eval(), process, cfg
 
+# %% ../nbs/16_pretrained.ipynb #d7512ce0
 def pretrained_class_means(name: str) -> torch.Tensor:
     "The per-class mean images (K, C, H, W) in [1, 2] of the model's training split: the class-average start."
     card = load_card(name); path = weights_dir() / card['file']
@@ -141,6 +146,7 @@ def pretrained_class_means(name: str) -> torch.Tensor:
         raise _damaged(path, "it holds no class means of the card's image shape")
     return means
 
+# %% ../nbs/16_pretrained.ipynb #829f615b
 def load_classifier(name: str) -> DomainClassifier:
     "The shipped domain classifier of a dataset (eval mode); its test accuracy and sha256 are in the card."
     card = load_card(name); rec = card['classifier']
@@ -162,6 +168,7 @@ _MIN_NFE = dict(asams=101, em_ambient=300, em_log=20)
 """Budgets below which a sampler fails on the shipped models (measured, checked below): the ambient-space samplers
 leave the positive orthant (their steps are too long), Euler-Maruyama in log space overflows to NaN."""
 
+# %% ../nbs/16_pretrained.ipynb #54cae4f5
 def nfe_range(method: str, L: int = 1, N: int = 1000) -> tuple:
     """`(lo, hi)`: the budgets `sample_at_nfe` accepts for `method` (`L` inner steps per level for adls/asams; a
     process of `N` levels). Annealed samplers need 2 levels, i.e. 2L + 1 evaluations, and have N - 1 levels at most;
@@ -174,18 +181,21 @@ def nfe_range(method: str, L: int = 1, N: int = 1000) -> tuple:
 
 _MAX_ODE_LEVELS = 1000
 
+# %% ../nbs/16_pretrained.ipynb #b8c23fcc
 def check_nfe(method: str, nfe, L: int = 1, N: int = 1000) -> int:
     "A `ValueError` naming the valid range unless `nfe` is an integer budget in `nfe_range(method, L, N)`."
     lo, hi = nfe_range(method, L, N)
     try: return check_int_range('nfe', nfe, lo, hi)
     except ValueError as e: raise ValueError(f"{e} (the valid range for method {method!r})") from None
 
+# %% ../nbs/16_pretrained.ipynb #dfe9ec53
 def planned_nfe(method: str, nfe: int, L: int = 1) -> int:
     "The network evaluations `sample_at_nfe` makes for a budget of `nfe`: the largest count of its grids <= `nfe`."
     if method in ('adls', 'asams'): return (nfe - 1) // L * L + 1
     if method == 'heun': return 2 * ((nfe + 1) // 2) - 1
     return nfe
 
+# %% ../nbs/16_pretrained.ipynb #7ff8d5d4
 def _annealed(method, score_fn, x, process, nfe, generator, settings):
     "ADLS / ASAMS at the paper's settings rescaled to the levels the budget allows, then one Tweedie step."
     L, delta, chi = settings['L'], settings['delta'], settings['chi']
@@ -196,6 +206,7 @@ def _annealed(method, score_fn, x, process, nfe, generator, settings):
             times=times, disable=True)
     return tweedie_denoise(score_fn, x, process, float(times[-1]))
 
+# %% ../nbs/16_pretrained.ipynb #063e2464
 def _reverse_em(method, score_fn, x, process, nfe, generator):
     "Euler-Maruyama of a reverse SDE on a uniform grid of `nfe - 1` times, then one Tweedie step."
     n = nfe - 1
@@ -207,6 +218,7 @@ def _reverse_em(method, score_fn, x, process, nfe, generator):
 _SOLVERS = dict(euler=sample_ode_euler, heun=sample_ode_heun, dpmpp_2m=sample_ode_dpmpp_2m,
                 dpmpp_2m_sde=sample_sde_dpmpp_2m)
 
+# %% ../nbs/16_pretrained.ipynb #a54a3f2b
 def _pf_ode(method, score_fn, x, process, nfe, generator):
     """A chapter-06 solver on an EDM grid of `n` times down to $t = 1/N$, then 0, whose evaluation count fits the
     budget: one evaluation per step (Heun: two, one on the last step). `generator` drives `dpmpp_2m_sde`'s noise."""
@@ -214,11 +226,13 @@ def _pf_ode(method, score_fn, x, process, nfe, generator):
     times = get_times_karras(n, process, t_min=1.0 / process.N)
     return _SOLVERS[method](score_fn, x, process, times, disable=True, generator=generator)
 
+# %% ../nbs/16_pretrained.ipynb #e7ee4e0e
 class _Counted:
     "`score_fn` that counts its calls."
     def __init__(self, f): self.f, self.calls = f, 0
     def __call__(self, x, t): self.calls += 1; return self.f(x, t)
 
+# %% ../nbs/16_pretrained.ipynb #be4c1498
 @torch.no_grad()
 def sample_at_nfe(method: str, score_fn, x, process, nfe: int, *, generator=None, settings=None):
     """Run sampler `method` (one of `SAMPLE_METHODS`) from `x` (samples of the starting law at t = 1, all > 0) with at
@@ -246,6 +260,7 @@ def sample_at_nfe(method: str, score_fn, x, process, nfe: int, *, generator=None
     assert f.calls == planned_nfe(method, nfe, L), (method, nfe, f.calls)
     return y, f.calls
 
+# %% ../nbs/16_pretrained.ipynb #65af8afb
 def _check_samples(y: torch.Tensor, what: str):
     "A `FloatingPointError` unless every value of `y` is finite and positive, saying how many samples are not."
     bad = ~(torch.isfinite(y) & (y > 0)).reshape(len(y), -1).all(1)
@@ -262,6 +277,7 @@ def _start_law(name, process, start, means=None):
     if start == 'class_average': return make_start('class_average', process, class_means=means)
     return make_start('lognormal', process, dataset=name, shape=(1, 28, 28))
 
+# %% ../nbs/16_pretrained.ipynb #bca58064
 def sampler_plan(name: str, method=None, nfe=None, start=None) -> dict:
     """The sampler `sample_pretrained` runs, checked before any work: `dict(method, nfe, nfe_used, start, settings)`
     with the defaults of `DEFAULT_SAMPLER` for what is None; a method, budget or start it cannot run is a
@@ -278,6 +294,7 @@ def sampler_plan(name: str, method=None, nfe=None, start=None) -> dict:
 SAMPLE_BYTES = 4 * 28 * 28
 "Bytes of one float32 sample of a shipped model in memory."
 
+# %% ../nbs/16_pretrained.ipynb #c8c75de0
 def _available_memory() -> int:
     "Bytes of memory available now (the whole physical memory where that cannot be read)."
     with contextlib.suppress(ValueError, OSError, AttributeError):
@@ -294,6 +311,7 @@ def check_fits_memory(n: int, bytes_each: int = SAMPLE_BYTES):
 EVAL_CHUNK = 32
 "Rows per network call of `sample_pretrained`: every call sees exactly this many, so no sample depends on its batch."
 
+# %% ../nbs/16_pretrained.ipynb #e92c3e99
 def sample_pretrained(name: str, n: int, seed: int = 0, *, method=None, nfe=None, start=None, batch_size: int = 250,
                       return_labels: bool = False, progress: bool = False, cpu_amp='auto'):
     """`n` samples (n, 1, 28, 28) in [1, 2] of a shipped model with the recommended sampler (`DEFAULT_SAMPLER`), or
@@ -332,6 +350,7 @@ def _training_seconds(log: list) -> float:
         if r['step'] > prev: total += (r['step'] - prev) / r['steps_per_s']; prev = r['step']
     return total
 
+# %% ../nbs/16_pretrained.ipynb #ec3b6afd
 @torch.no_grad()
 def float16_error(model, process, class_means, seed: int = 0) -> float:
     """Relative change $\|h_{16} - h_{32}\| / \|h_{32}\|$ of the score when the weights of `model` are rounded to
@@ -344,10 +363,12 @@ def float16_error(model, process, class_means, seed: int = 0) -> float:
     h32, h16 = model(x, t), m16(x, t)
     return float((h16 - h32).norm() / h32.norm())
 
+# %% ../nbs/16_pretrained.ipynb #d9a7f11d
 def safetensors_bytes(tensors: dict) -> bytes:
     "A flat dict of tensors as the bytes of a safetensors file (contiguous CPU copies; no pickle)."
     return safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
 
+# %% ../nbs/16_pretrained.ipynb #7d9089f2
 def _export_log(run) -> list:
     "The run's log records, refused unless there is at least one with a step and a finite loss (a finished run)."
     log = read_log(run)
@@ -356,6 +377,7 @@ def _export_log(run) -> list:
     if not math.isfinite(log[-1]['loss']): raise ValueError(f"the run's last logged loss is {log[-1]['loss']}")
     return log
 
+# %% ../nbs/16_pretrained.ipynb #b24b3624
 def _writable_folder(out: Path) -> Path:
     "`out` (created if missing), refused unless it is a folder this process can write into."
     if out.exists() and not out.is_dir(): raise ValueError(f"out_dir {out} is a file, not a folder")
@@ -363,6 +385,7 @@ def _writable_folder(out: Path) -> Path:
     if not out.is_dir() or not os.access(out, os.W_OK | os.X_OK): raise ValueError(f"out_dir {out}: cannot write there")
     return out
 
+# %% ../nbs/16_pretrained.ipynb #5d91a91f
 def export_pretrained(run, name: str, out_dir=None, *, metrics=None, classifier=None, notes=None) -> dict:
     """Write `NAME.safetensors` (EMA weights in float16 + class means) and the card `NAME.json` into `out_dir`
     (default: the package's weights folder) from a finished run folder. `metrics`: chapter 24's record; `classifier`:
@@ -403,6 +426,7 @@ def export_pretrained(run, name: str, out_dir=None, *, metrics=None, classifier=
     _write_together({out / card['file']: data, out / f'{name}.json': (json.dumps(card, indent=1) + '\n').encode()})
     return card
 
+# %% ../nbs/16_pretrained.ipynb #daf07c22
 def _write_together(files: dict):
     """Write {path: bytes} to temporary files next to their paths, then rename them all; on an error before the
     renames, remove the temporary files (the old files stay as they were)."""
