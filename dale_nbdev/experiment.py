@@ -79,6 +79,7 @@ SMOKE_PROTOCOL = dict(n_samples=16, n_real=256, sample_batch=16, n_levels=10, in
                       nn_reference=2000, chi_n=8)
 "Sampling/evaluation overrides of the smoke run."
 
+# %% ../nbs/19_experiment.ipynb #29f95eaa
 def experiment_config(dataset: str, smoke: bool = False, train: Optional[dict] = None, **overrides) -> ExperimentConfig:
     """The paper's experiment for `dataset` (training preset of chapter 12, Table 1 protocol), or with `smoke=True`
     the CPU smoke run. `train`: overrides of the `TrainConfig`; other keyword arguments override protocol fields."""
@@ -91,10 +92,12 @@ def experiment_config(dataset: str, smoke: bool = False, train: Optional[dict] =
     kw.update(overrides)
     return ExperimentConfig(dataset=dataset, train=tc, smoke=smoke, **kw)
 
+# %% ../nbs/19_experiment.ipynb #aceb98c8
 def sampling_process(cfg: ExperimentConfig):
     "The forward process the samplers walk back: the training config's (`cfg.train.process`)."
     return cfg.train.build_process()
 
+# %% ../nbs/19_experiment.ipynb #d3332132
 def sampling_times(cfg: ExperimentConfig):
     """The noise levels of the annealed loop: None (all $t_k = k/N$, $k = N-1, \\dots, 1$, as in Algorithms 1-2)
     or, with `n_levels` = m > 0, chapter 05's `get_times(N, n_levels=m)`: m of them evenly spread from $(N-1)/N$ down
@@ -141,6 +144,7 @@ class ExperimentData:
                  f"reference: {len(self.ref_u8):,} real images from the {self.ref_split} split"]
         return '\n'.join(lines + [f"NOTE: {n}" for n in self.notes])
 
+# %% ../nbs/19_experiment.ipynb #91481279
 def experiment_data(cfg: ExperimentConfig, scratch=None) -> ExperimentData:
     """Load the training images (the first `cfg.train.n_train` if set) and the first `cfg.n_real` images of
     `cfg.real_split` as the reference, falling back (and saying so in `notes`) to the test split for training when
@@ -179,6 +183,7 @@ def train_stage(cfg: ExperimentConfig, data: ExperimentData, run_dir, progress: 
     return dict(model=res['ema'].eval(), step=res['step'], resumed_from=start, seconds=time.perf_counter() - t0,
                 run_dir=str(run_dir))
 
+# %% ../nbs/19_experiment.ipynb #65bf2f2d
 def sample_stage(cfg: ExperimentConfig, data: ExperimentData, model, run_dir, progress: bool = True) -> dict:
     """Draw `cfg.n_samples` with each sampler and initialisation at the paper's (L, delta, chi) (Tables 3-4) with
     `evaluate.generate`, and for CIFAR-10 also their terminal-denoised version (Table 1's n). Saves
@@ -206,6 +211,7 @@ def sample_stage(cfg: ExperimentConfig, data: ExperimentData, model, run_dir, pr
 # %% ../nbs/19_experiment.ipynb #c427cb3a
 INCEPTION_WEIGHTS_OFF = 'not computed in this configuration (CPU budget)'
 
+# %% ../nbs/19_experiment.ipynb #30b4b02f
 def inception_weights_for(cfg: ExperimentConfig) -> tuple:
     """(path or None, message): chapter 13b's `find_inception_weights` for `cfg.inception_weights` (None when
     `cfg.inception == 'off'`, saying whether the weights would have been found); no download when `cfg.download`
@@ -216,12 +222,14 @@ def inception_weights_for(cfg: ExperimentConfig) -> tuple:
         return None, f"{INCEPTION_WEIGHTS_OFF}; InceptionV3 FID weights {where}"
     return find_inception_weights(cfg.inception_weights, download=cfg.download)
 
+# %% ../nbs/19_experiment.ipynb #69f7fb07
 def domain_classifier(cfg: ExperimentConfig, data: ExperimentData, run_dir=None):
     """Chapter 13's domain classifier of the dataset, trained on the data root's training split (or chapter 13's
     fallback) and cached; a smoke run keeps its small classifier in `run_dir`. Returns (classifier, info)."""
     cache = Path(run_dir) / 'classifier' if (cfg.smoke and run_dir is not None) else None
     return get_domain_classifier(cfg.dataset, cache=cache, data_root=data.root, **cfg.classifier_kw)
 
+# %% ../nbs/19_experiment.ipynb #7397b213
 def make_evaluator(cfg: ExperimentConfig, data: ExperimentData, clf, inception=None, *, device=None,
                    clf_info=None) -> Evaluator:
     """The experiment's `Evaluator` (chapter 13c, the one the CLI's `dale_eval` uses): FID and KID against
@@ -233,7 +241,7 @@ def make_evaluator(cfg: ExperimentConfig, data: ExperimentData, clf, inception=N
                      kid_subset_size=cfg.kid_subset_size, seed=cfg.seed, device=device, domain_device='cpu',
                      info=clf_info)
 
-
+# %% ../nbs/19_experiment.ipynb #06d50eb9
 def evaluate_stage(cfg: ExperimentConfig, data: ExperimentData, samples: dict, measure) -> dict:
     """`measure` (from `make_evaluator`) of every sample set of `sample_stage` and of the two reference rows.
     Returns dict(rows=[...], references=[...])."""
@@ -253,6 +261,7 @@ def evaluate_stage(cfg: ExperimentConfig, data: ExperimentData, samples: dict, m
                  **measure(to_uint8(start)[0], lab))]
     return dict(rows=rows, references=refs)
 
+# %% ../nbs/19_experiment.ipynb #74470f0f
 def check_evaluation(evaluation: dict, data: ExperimentData, clf) -> dict:
     """The two checks every experiment runs before its numbers mean anything: (i) the floor's domain FID (real
     training images against the reference) recomputed independently with numpy/scipy (`frechet_distance_np`, an
@@ -301,6 +310,7 @@ def _round(o, sig: int = 6):
 def _jsonable(r: dict) -> dict:
     return {k: v for k, v in r.items() if k not in ('strip', 'seconds') and not torch.is_tensor(v)}
 
+# %% ../nbs/19_experiment.ipynb #d71bd040
 def experiment_record(cfg: ExperimentConfig, data: ExperimentData, trained: dict, evaluation: dict, *, chi=None,
                       inception_msg: str = '', extra: Optional[dict] = None) -> dict:
     """Everything one experiment measured, with its protocol, as a JSON-able dict (floats to 6 significant digits;
@@ -325,6 +335,7 @@ def experiment_record(cfg: ExperimentConfig, data: ExperimentData, trained: dict
     if extra: rec.update(extra)
     return _round(rec)
 
+# %% ../nbs/19_experiment.ipynb #afe4f904
 def write_json(obj, path) -> Path:
     "Write `obj` as JSON atomically (`_utils.atomic_write_json`): a reader never sees half a file."
     return atomic_write_json(obj, path)
@@ -344,6 +355,7 @@ class ExperimentResult:
     record: dict
     figures: dict
 
+# %% ../nbs/19_experiment.ipynb #79c65a73
 def _device(model):
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device('cpu')

@@ -57,6 +57,7 @@ def read_log(run_dir) -> list:
     p = Path(run_dir) / 'log.jsonl'
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
 
+# %% ../nbs/19b_report.ipynb #a9410602
 def plot_training_curve(run_dir, ax=None):
     "M-DSM loss (the log's window means) against the step."
     import matplotlib.pyplot as plt
@@ -67,6 +68,7 @@ def plot_training_curve(run_dir, ax=None):
     ax.figure.tight_layout()
     return ax.figure
 
+# %% ../nbs/19b_report.ipynb #ac67e600
 def _native_figure(images, titles, dpi: int = 80, scale: float = 1.5, title: str = '', ncols: int = 4):
     "Images (C, H, W) uint8 in a grid of `ncols` columns, each at `scale` screen pixels per image pixel (small PNGs)."
     import matplotlib.pyplot as plt
@@ -100,6 +102,7 @@ def plot_sample_grids(samples: dict, n: int = 36, title: str = '', scale: float 
         grids.append(torchvision.utils.make_grid(u8[:m], nrow=math.ceil(math.sqrt(m)), padding=1, pad_value=255))
     return _native_figure(grids, [_short(k) for k in samples], title=title, scale=scale)
 
+# %% ../nbs/19b_report.ipynb #116b4a2d
 def nearest_neighbour_figure(cfg, data, samples_path, clf=None, space: str = 'pixel'):
     """App. G: `cfg.nn_show` samples and their `cfg.nn_k` nearest training images (Euclidean) in pixel space or in
     the domain classifier's feature space (`space='feature'`). Returns (figure, distances (nn_show, nn_k))."""
@@ -113,6 +116,7 @@ def nearest_neighbour_figure(cfg, data, samples_path, clf=None, space: str = 'pi
     title = f"{Path(samples_path).stem}: {cfg.nn_k} nearest of {len(ref8):,} training images ({space} space)"
     return plot_nearest_neighbours(u8, ref8, idx, n_show=cfg.nn_show, title=title), dist
 
+# %% ../nbs/19b_report.ipynb #5c34231b
 def plot_chi_ablation(records: list, metric: str = 'domain', n: int = 8):
     "FID against $\\chi$ per sampler (left) and the first `n` samples of each setting, one row each (right)."
     import matplotlib.pyplot as plt, torchvision
@@ -134,6 +138,7 @@ def plot_chi_ablation(records: list, metric: str = 'domain', n: int = 8):
     fig.tight_layout(pad=0.3)
     return fig
 
+# %% ../nbs/19b_report.ipynb #4968f1c9
 def plot_class_histograms(evaluation: dict, class_names=None):
     """Mode coverage: the domain classifier's predicted-class frequencies of every sample set (and of the real
     training images) against those of the real reference."""
@@ -203,6 +208,7 @@ def paper_table1_markdown() -> str:
                    f"{r['kid']:.4f} ± {r['kid_std']:.4f} |")
     return '\n'.join(out)
 
+# %% ../nbs/19b_report.ipynb #ac7c6b72
 def paper_settings_markdown() -> str:
     "Tables 3-4 (and Table 1's terminal denoising steps) as chapter 05 records them, as a markdown table."
     out = ['| dataset | sampler | init | L | delta | chi | denoise |', '|---|---|---|---|---|---|---|']
@@ -211,6 +217,7 @@ def paper_settings_markdown() -> str:
                    f"{v['chi']} | {v['n_denoise'] or '-'} |")
     return '\n'.join(out)
 
+# %% ../nbs/19b_report.ipynb #5986c18f
 def collect_results(root='results') -> list:
     "Every `*.json` under `root` (e.g. `results/mnist/metrics.json`, `results/mnist/smoke.json`) as (path, dict)."
     out = []
@@ -219,6 +226,7 @@ def collect_results(root='results') -> list:
         except (OSError, ValueError) as e: out.append((p, dict(error=f'unreadable: {type(e).__name__}: {e}')))
     return out
 
+# %% ../nbs/19b_report.ipynb #6b91a042
 def _flatten(o, prefix=''):
     if isinstance(o, dict):
         for k, v in o.items(): yield from _flatten(v, f"{prefix}{k}.")
