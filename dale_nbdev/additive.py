@@ -9,7 +9,7 @@ __all__ = ['AdditiveVE', 'edm_coefficients', 'EDMPrecond', 'edm_weighting', 'edm
 import math
 import torch
 from torch import nn
-from ._utils import check_positive, check_finite, batch_time
+from ._utils import check_positive, check_finite, batch_time, patch
 from .gbm import PROCESS_KINDS, expand_time
 from .precond import ScoreWrapper, precond_weighting
 
@@ -65,18 +65,21 @@ class AdditiveVE:
         s = expand_time(t, xt)
         return -(xt - self.to_model(x0)) / s ** 2
 
-    def sample_train_time(self, n: int, generator=None, dtype=torch.float64):
-        "EDM's training noise levels: $\\ln\\sigma \\sim \\mathcal N(P_{mean}, P_{std}^2)$, shape (n,)."
-        return torch.exp(self.P_mean + self.P_std * torch.randn(n, generator=generator, dtype=dtype))
+# %% ../nbs/26_additive.ipynb #85b59de4
+@patch
+def sample_train_time(self: AdditiveVE, n: int, generator=None, dtype=torch.float64):
+    "EDM's training noise levels: $\\ln\\sigma \\sim \\mathcal N(P_{mean}, P_{std}^2)$, shape (n,)."
+    return torch.exp(self.P_mean + self.P_std * torch.randn(n, generator=generator, dtype=dtype))
 
-    def karras_sigmas(self, n: int, dtype=torch.float64):
-        """EDM's $n$ noise levels $\\sigma_i = (\\sigma_{max}^{1/\\rho} + \\tfrac{i}{n-1}(\\sigma_{min}^{1/\\rho} -
-        \\sigma_{max}^{1/\\rho}))^\\rho$, $i = 0..n-1$, followed by $\\sigma_n = 0$ (shape (n + 1,))."""
-        if n < 2: raise ValueError(f"n must be >= 2, got {n}")
-        i = torch.arange(n, dtype=dtype) / (n - 1)
-        r = 1 / self.rho
-        s = (self.sigma_max ** r + i * (self.sigma_min ** r - self.sigma_max ** r)) ** self.rho
-        return torch.cat([s, s.new_zeros(1)])
+@patch
+def karras_sigmas(self: AdditiveVE, n: int, dtype=torch.float64):
+    """EDM's $n$ noise levels $\\sigma_i = (\\sigma_{max}^{1/\\rho} + \\tfrac{i}{n-1}(\\sigma_{min}^{1/\\rho} -
+    \\sigma_{max}^{1/\\rho}))^\\rho$, $i = 0..n-1$, followed by $\\sigma_n = 0$ (shape (n + 1,))."""
+    if n < 2: raise ValueError(f"n must be >= 2, got {n}")
+    i = torch.arange(n, dtype=dtype) / (n - 1)
+    r = 1 / self.rho
+    s = (self.sigma_max ** r + i * (self.sigma_min ** r - self.sigma_max ** r)) ** self.rho
+    return torch.cat([s, s.new_zeros(1)])
 
 PROCESS_KINDS['AdditiveVE'] = AdditiveVE        # `process_from_dict` (and so `TrainConfig.process`) knows it
 
@@ -90,6 +93,7 @@ def edm_coefficients(sigma, sigma_data: float = 0.5) -> dict:
     return dict(c_skip=sd2 / (s2 + sd2), c_out=sigma * sigma_data / torch.sqrt(s2 + sd2), c_in=torch.rsqrt(s2 + sd2),
                 c_noise=torch.log(sigma) / 4, weight=(s2 + sd2) / (sigma * sigma_data) ** 2)
 
+# %% ../nbs/26_additive.ipynb #6c8b2e18
 class EDMPrecond(ScoreWrapper):
     """EDM's denoiser $D(y;\\sigma) = c_{skip}y + c_{out}F(c_{in}y, c_{noise})$ around a network `net(x, t)` of this
     package, returned as the score $(D - y)/\\sigma^2$, so `EDMPrecond(net, process)(y, sigma)` trains under
@@ -115,6 +119,7 @@ class EDMPrecond(ScoreWrapper):
         s = expand_time(self.checked_time(sigma, y), y)
         return (self.denoise(y, sigma) - y) / s ** 2
 
+# %% ../nbs/26_additive.ipynb #03a118e7
 def edm_weighting(process):
     """The per-sample weight that turns `mdsm_loss` of `EDMPrecond` into EDM's loss: the score error is the denoiser
     error over $\\sigma^2$, so $\\lambda_{EDM}(\\sigma)\\,\\sigma^4 = \\sigma^2(\\sigma^2 + \\sigma_d^2)/\\sigma_d^2$,
@@ -142,10 +147,12 @@ def edm_heun(score_fn, y, sigmas, return_path: bool = False):
         if return_path: path.append(y)
     return (y, path) if return_path else y
 
+# %% ../nbs/26_additive.ipynb #81b0debb
 def edm_nfe(n_levels: int) -> int:
     "Network evaluations of `edm_heun` over `n_levels` positive levels (then 0): $2n - 1$."
     return 2 * n_levels - 1
 
+# %% ../nbs/26_additive.ipynb #95487767
 def edm_start(process, n: int, shape, mean=None, generator=None):
     """EDM's start $y = m + \\sigma_{max}z$ in model coordinates: $m = 0$ (EDM), or `mean` (images in [1, 2], e.g. class
     means, one row per sample) mapped to model coordinates: the class-average-like start of the comparison."""
