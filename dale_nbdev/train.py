@@ -24,7 +24,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, _group_te
 from tqdm.auto import tqdm
 from ._utils import step_seed, stream_seed, stream_generator, pick_device
 from ._utils import atomic_save_torch, atomic_write_json
-from ._utils import tensor_checks
+from ._utils import tensor_checks, patch   # one method per cell (chapter 09)
 from ._utils import (FolderLock, atomic_write_bytes, check_bool, check_choice, check_float_range,
                                check_int_range)
 from .gbm import GBM, paper_process, process_from_dict
@@ -527,16 +527,6 @@ class TrainStep:
         if self.precision is None: return None
         return bool(self.precision['cpu_amp'] if self.device.type == 'cpu' else self.cfg.amp)
 
-    def _resolve(self, x0):
-        """`cpu_amp='auto'`: the precision measured faster for this network's training step at this micro-batch
-        (chapter 09b); under DDP rank 0 measures and every rank takes its choice."""
-        rec = None
-        if self.world == 1 or dist.get_rank() == 0:
-            rec = resolve_cpu_amp('auto', self.model, 'train', tuple(x0.shape[1:]), len(x0[::self.cfg.accum]))
-        if self.world > 1:
-            box = [rec]; dist.broadcast_object_list(box, src=0); rec = box[0]
-        self.precision, self.amp = rec, self._autocast_for(rec)
-
     def __call__(self, x0, t, z, sync: bool = True):
         cfg, model = self.cfg, self.model
         if self.amp is None: self._resolve(x0)
@@ -563,14 +553,28 @@ class TrainStep:
         self.opt.step(); self.sched.step(); self.ema.update_parameters(model)
         return lval
 
-    def state(self) -> dict:
-        "model, EMA, optimiser and scheduler state dicts (what a checkpoint keeps of the step)."
-        return dict(model=self.model.state_dict(), ema=self.ema.state_dict(), optimizer=self.opt.state_dict(),
-                    scheduler=self.sched.state_dict())
+# %% ../nbs/12_training.ipynb #949d2cad
+@patch
+def _resolve(self: TrainStep, x0):
+    """`cpu_amp='auto'`: the precision measured faster for this network's training step at this micro-batch
+    (chapter 09b); under DDP rank 0 measures and every rank takes its choice."""
+    rec = None
+    if self.world == 1 or dist.get_rank() == 0:
+        rec = resolve_cpu_amp('auto', self.model, 'train', tuple(x0.shape[1:]), len(x0[::self.cfg.accum]))
+    if self.world > 1:
+        box = [rec]; dist.broadcast_object_list(box, src=0); rec = box[0]
+    self.precision, self.amp = rec, self._autocast_for(rec)
 
-    def load_state(self, st: dict):
-        self.model.load_state_dict(st['model']); self.ema.load_state_dict(st['ema'])
-        self.opt.load_state_dict(st['optimizer']); self.sched.load_state_dict(st['scheduler'])
+@patch
+def state(self: TrainStep) -> dict:
+    "model, EMA, optimiser and scheduler state dicts (what a checkpoint keeps of the step)."
+    return dict(model=self.model.state_dict(), ema=self.ema.state_dict(), optimizer=self.opt.state_dict(),
+                scheduler=self.sched.state_dict())
+
+@patch
+def load_state(self: TrainStep, st: dict):
+    self.model.load_state_dict(st['model']); self.ema.load_state_dict(st['ema'])
+    self.opt.load_state_dict(st['optimizer']); self.sched.load_state_dict(st['scheduler'])
 
 # %% ../nbs/12_training.ipynb #7459cfa7
 def _check_resume(cfg: TrainConfig, state: dict) -> TrainConfig:
