@@ -23,7 +23,8 @@ from .paper import (DATASET_TITLES, PAPER_ARCHITECTURE, PAPER_TABLE1, PAPER_PROT
                               paper_rows)
 from .data import load_dataset, resolve_data_root, DatasetNotFoundError
 from .train import TrainConfig, make_config, train
-from .sample import generate, save_samples, load_samples, to_uint8, denoise_samples, sample_name, chi_ablation
+from .sample import (generate, SampleSpec, save_samples, load_samples, to_uint8, denoise_samples, sample_name,
+                               chi_ablation)
 from .features import get_domain_classifier, extract_features, FeatureHead
 from .features import find_inception_weights
 from .evaluate import Evaluator, frechet_distance_np
@@ -197,10 +198,10 @@ def sample_stage(cfg: ExperimentConfig, data: ExperimentData, model, run_dir, pr
             if not all(p.exists() for p in paths.values()):
                 meta = dict(dataset=cfg.dataset, sampler=s, init=i, L=st['L'], delta=st['delta'], chi=st['chi'],
                             noise_levels=gbm.N - 1 if times is None else len(times), seed=cfg.seed, smoke=cfg.smoke)
-                x, lab = generate(model, cfg.dataset, n=cfg.n_samples, sampler=s, init=i,
-                                  settings=dict(st, n_denoise=0), process=gbm, train_x=data.train_x,
-                                  train_y=data.train_y, batch_size=cfg.sample_batch,
-                                  seed=cfg.seed, times=times, progress=progress, return_labels=True)
+                spec = SampleSpec(n=cfg.n_samples, sampler=s, init=i, settings=dict(st, n_denoise=0), times=times,
+                                  seed=cfg.seed)
+                x, lab = generate(model, cfg.dataset, spec, process=gbm, train=(data.train_x, data.train_y),
+                                  batch_size=cfg.sample_batch, progress=progress, return_labels=True)
                 save_samples(x, paths[0], labels=lab, meta=dict(meta, n_denoise=0))
                 if n: save_samples(denoise_samples(model, x, gbm, s, st['delta'], n_denoise=n, times=times,
                                                    batch_size=cfg.sample_batch),
@@ -293,10 +294,11 @@ def chi_ablation_stage(cfg: ExperimentConfig, data: ExperimentData, model, measu
         def fn(x):
             u8 = to_uint8(x)[0]
             return dict(measure(u8), strip=u8[:8])
-        recs = chi_ablation(model, cfg.dataset, fn, chis=cfg.chis, n=cfg.chi_n, sampler=s, init=cfg.chi_init,
-                            settings=st, seed=cfg.seed, progress=progress, process=sampling_process(cfg),
-                            train_x=data.train_x, train_y=data.train_y, batch_size=cfg.sample_batch,
-                            times=sampling_times(cfg))
+        spec = SampleSpec(n=cfg.chi_n, sampler=s, init=cfg.chi_init, settings=st, times=sampling_times(cfg),
+                          seed=cfg.seed)
+        recs = chi_ablation(model, cfg.dataset, fn, chis=cfg.chis, spec=spec, progress=progress,
+                            process=sampling_process(cfg), train=(data.train_x, data.train_y),
+                            batch_size=cfg.sample_batch)
         out += [dict(r, sampler=s, init=cfg.chi_init, L=st['L'], delta=st['delta'], n_fake=cfg.chi_n) for r in recs]
     return out
 
