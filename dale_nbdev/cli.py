@@ -16,7 +16,8 @@ from ._utils import (FolderLock, FolderBusyError, atomic_write_json, check_choic
 from .data import DATASET_INFO, DatasetNotFoundError, DatasetCorruptError
 from .losses import WEIGHTINGS
 from .samplers import get_times
-from .sample import generate, load_samples, real_uint8, sampler_settings, save_grid, save_samples
+from .sample import (generate, SampleSpec, load_samples, make_score_fn, real_uint8, sampler_settings,
+                               save_grid, save_samples)
 from .features import require_inception_weights
 from .evaluate import evaluate_samples
 from .precision import PROBE_BATCH, describe_precision, resolve_cpu_amp
@@ -350,11 +351,12 @@ def dale_sample(
     t0 = time.time()
     try:
         with _user_errors(prog, kinds=_RUN_ERRORS + (FloatingPointError,)):
-            x, lab = generate(model, cfg.dataset, n=n, sampler=sampler, init=init, settings=settings, process=process,
-                              init_params=init_params, batch_size=batch_size, seed=seed, device=dev,
-                              data_root=data_root or cfg.data_root, times=times, progress=not quiet,
-                              return_labels=True, parts_dir=parts, parts_key=dict(step=step, which=which),
-                              cpu_amp='auto' if prec['cpu_amp'] is None else prec['cpu_amp'])
+            spec = SampleSpec(n=n, sampler=sampler, init=init, settings=settings, init_params=init_params, times=times,
+                              seed=seed)
+            score_fn = make_score_fn(model, dev, cpu_amp='auto' if prec['cpu_amp'] is None else prec['cpu_amp'])
+            x, lab = generate(score_fn, cfg.dataset, spec, process=process, train=data_root or cfg.data_root,
+                              batch_size=batch_size, device=dev, progress=not quiet, return_labels=True,
+                              parts=(parts, dict(step=step, which=which)))
     except OSError as e:
         raise SystemExit(f"{prog}: error: {e}; the finished batches are kept in {parts}: run the same command again "
                          f"to continue") from None

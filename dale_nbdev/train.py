@@ -37,7 +37,7 @@ from . import models
 from .models import get_model, _NETWORKS
 from .toy import ToyMLP
 from .precond import LogPrecond, precond_weighting
-from .sample import generate, save_grid
+from .sample import generate, SampleSpec, save_grid
 
 # %% ../nbs/12_training.ipynb #1ece38de
 @dataclass
@@ -845,8 +845,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, *, data=None, progres
 # %% ../nbs/12_training.ipynb #4f356bc0
 def save_sample_grid(model, cfg: TrainConfig, process, X, Y, *, path, step: int = 0):
     "A PNG grid of `cfg.n_grid` samples of `model` (the EMA model) with the paper's sampler settings (chapter 13)."
-    x = generate(model, cfg.dataset, n=cfg.n_grid, sampler=cfg.sampler, init=cfg.init, process=process,
-                 train_x=X.cpu(), train_y=None if Y is None else Y.cpu(), seed=stream_seed(cfg.seed, step, 'preview'),
+    spec = SampleSpec(n=cfg.n_grid, sampler=cfg.sampler, init=cfg.init, seed=stream_seed(cfg.seed, step, 'preview'))
+    x = generate(model, cfg.dataset, spec, process=process, train=(X.cpu(), None if Y is None else Y.cpu()),
                  progress=False)
     return save_grid(x, path)
 
