@@ -33,7 +33,7 @@ from .gbm import GBM
 from .losses import mdsm_loss
 from .models import get_model, count_parameters
 from .pf_ode import sample_ode_heun, get_times_karras, ode_nfe
-from .sample import generate, make_score_fn, real_uint8, sampler_settings, save_grid, to_uint8
+from .sample import generate, SampleSpec, make_score_fn, real_uint8, sampler_settings, save_grid, to_uint8
 from .samplers import class_average_init, class_averages, get_times
 from .train import (TrainConfig, atomic_save, checkpoint_step, load_run, load_training_data, make_config,
                     precision_flags, train)
@@ -630,8 +630,9 @@ def adls_samples(model, process, X, Y, n, ctx):
     if levels:                                                   # tiny: every k-th level of the grid t_k = k/N
         full = get_times(process.N)
         times = full[::math.ceil(len(full) / levels)]
-    return generate(model, 'mnist', n=n, sampler='adls', init='class_average', train_x=X, train_y=Y, times=times,
-                    batch_size=ctx.S['sample_batch'], seed=0, device=ctx.device, progress=False, process=process)
+    spec = SampleSpec(n=n, sampler='adls', init='class_average', times=times, seed=0)
+    return generate(model, 'mnist', spec, train=(X, Y), batch_size=ctx.S['sample_batch'], device=ctx.device,
+                    progress=False, process=process)
 
 # %% ../nbs/17_gpu_check.ipynb #14b7cad7
 def domain_reference(rec, ctx, X):

@@ -15,7 +15,7 @@ from .data import DATASET_INFO
 from .pf_ode import get_times_karras, sample_ode_heun
 from . import samplers
 from .train import make_config, train
-from .sample import generate, make_score_fn, to_uint8
+from .sample import generate, SampleSpec, make_score_fn, to_uint8
 from .evaluate import evaluate_samples
 
 # %% ../nbs/19c_schedule_study.ipynb #da847f1d
@@ -57,9 +57,10 @@ def schedule_experiment(dataset: str = 'mnist', runs=None, n: int = 10_000, batc
             out = folder / f'{cfg.dataset}_{name}'
             done[name] = train(cfg, out, resume=(out / 'checkpoint.pt').exists(), progress=not tiny_scale())
         dev = next(done['paper']['ema'].parameters()).device
-        rows = {'A paper ADLS class-average': generate(done['paper']['ema'], cfg_a.dataset, n=n, sampler='adls',
-                                                       init='class_average', process=done['paper']['process'],
-                                                       device=dev, data_root=cfg_a.data_root, progress=False),
+        rows = {'A paper ADLS class-average': generate(done['paper']['ema'], cfg_a.dataset,
+                                                       SampleSpec(n=n, sampler='adls', init='class_average'),
+                                                       process=done['paper']['process'], device=dev,
+                                                       train=cfg_a.data_root, progress=False),
                 'B schedule ODE-Heun 35': _schedule_samples(done['schedule'], n, batch, dev, 'ode_heun'),
                 'B schedule ADLS 999': _schedule_samples(done['schedule'], n, batch, dev, 'adls')}
         kw = dict(device=dev, data_root=cfg_a.data_root, n_real=at_scale(None, 256), kid_subset_size=at_scale(1000, 16),
