@@ -9,7 +9,7 @@ __all__ = ['sampler_settings', 'make_score_fn', 'row_generators', 'SampleSpec', 
 
 # %% ../nbs/13_sampling_eval.ipynb #a82214fa
 import json, math, contextlib, itertools, time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, replace, KW_ONLY
 from pathlib import Path
 import numpy as np
 import torch
@@ -127,6 +127,7 @@ class SampleSpec:
     n: int = 64
     sampler: str = 'adls'
     init: str = 'class_average'
+    _: KW_ONLY
     settings: object = None
     init_params: str = 'paper'
     times: object = None
