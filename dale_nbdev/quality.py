@@ -72,14 +72,14 @@ def shipped_quality(name: str, n: int = 1000, seed: int = 0, data_root=None) -> 
                 threads=torch.get_num_threads(), quality=q)
 
 # %% ../nbs/24_cpu_recipe.ipynb #459e6b45
-def nfe_sweep(model, process, evaluator, starts: dict, grid: dict, settings: dict, seed: int = 0, score_fn=None,
+def nfe_sweep(model, process, evaluator, starts: dict, grid: dict, *, settings=None, seed: int = 0, score_fn=None,
               progress: bool = True) -> list:
     """Domain FID/KID of samples drawn from each start (name -> x at t = 1) by each method at each NFE budget
     (`grid`: method -> list of NFE), all with the same starting points and seed. `settings`: method -> the paper's
     (L, delta, chi) for 'adls'/'asams'. Returns one record per (method, start, NFE); a sampler that fails (non-finite
     values, or a sign-agnostic step that left the positive orthant before the final log-space denoising) is recorded
     with `fid=None` and its error."""
-    score_fn = score_fn or make_score_fn(model)
+    score_fn, settings = score_fn or make_score_fn(model), settings or {}
     out = []
     for start, x1 in starts.items():
         for method, nfes in grid.items():
