@@ -6,8 +6,8 @@
 __all__ = ['SPEED_CONFIGS', 'BF16_UNIT_ROUNDOFF', 'TF32_UNIT_ROUNDOFF', 'BENCH_MODELS', 'SIZES', 'count_flops', 'matmul_flops',
            'conv_flops', 'closed_form_flops', 'synchronize', 'matmul_peak', 'device_peaks', 'SpeedConfig',
            'loss_tolerance', 'compare_losses', 'make_batches', 'make_train_step', 'time_steps', 'bench_train',
-           'train_step_flops', 'batch_loss_se', 'bench_sampling', 'device_info', 'summarise', 'recommend',
-           'run_benchmarks', 'results_markdown', 'time_command', 'laptop_benchmark', 'laptop_markdown']
+           'time_training', 'train_step_flops', 'batch_loss_se', 'bench_sampling', 'device_info', 'summarise',
+           'recommend', 'run_benchmarks', 'results_markdown', 'time_command', 'laptop_benchmark', 'laptop_markdown']
 
 # %% ../nbs/15_benchmarks.ipynb #245a4c0c
 import os, sys, json, math, time, platform, datetime, contextlib, statistics, subprocess, tempfile
@@ -234,9 +234,15 @@ def bench_train(name: str, speed: SpeedConfig, state: dict, batches, device='cpu
     """Training throughput of `get_model(name, **model_kw)` started from `state` (a state dict) under `speed` on
     `device`: `warmup` + `iters` steps over `batches` (cycled). Returns steps/s and images/s (from the median step
     time), the mean, the warm-up time (compilation included), peak CUDA memory and every step's loss."""
-    device = torch.device(device); speed, notes = speed.applicable(device)
     torch.manual_seed(0)
     model = get_model(name, **(model_kw or {})); model.load_state_dict(state)
+    return time_training(model, speed, batches, device, warmup=warmup, iters=iters, process=process)
+
+def time_training(model, speed: SpeedConfig, batches, device='cpu', *, warmup: int = 2, iters: int = 5,
+                  process=None) -> dict:
+    """The timing of `bench_train` for a network already built: the trainer's step (`make_train_step`) on `model`
+    under `speed`, `warmup` + `iters` steps over `batches` (cycled), with the same record. Seeding is the caller's."""
+    device = torch.device(device); speed, notes = speed.applicable(device)
     if device.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
     with precision_flags(speed.tf32, device):
         step = make_train_step(model, speed, device, process)
@@ -250,7 +256,7 @@ def bench_train(name: str, speed: SpeedConfig, state: dict, batches, device='cpu
                step_ms_median=1e3 * med, step_ms_mean=1e3 * statistics.fmean(times), warmup_s=warm, warmup=warmup,
                iters=iters, losses=losses)
     if device.type == 'cuda': res['peak_mem_gb'] = torch.cuda.max_memory_allocated(device) / 2 ** 30
-    del step, model
+    del step
     if speed.compile: torch._dynamo.reset()
     return res
 

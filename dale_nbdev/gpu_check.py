@@ -24,7 +24,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 import dale_nbdev
 from .bench import (BENCH_MODELS, SPEED_CONFIGS, batch_loss_se, compare_losses, device_info, device_peaks,
-                    loss_tolerance, make_batches, make_train_step, synchronize, time_steps, train_step_flops)
+                    loss_tolerance, make_batches, make_train_step, synchronize, time_steps, time_training,
+                    train_step_flops)
 from .bench import summarise as summarise_paths
 from .data import load_dataset, DatasetNotFoundError
 from .evaluate import evaluate_samples
@@ -304,27 +305,9 @@ def skip_reason(path, device):
 
 # %% ../nbs/17_gpu_check.ipynb #8b4b1a56
 def time_path(model, speed, batches, device, warmup: int, iters: int, process) -> dict:
-    """`bench.bench_train` on a copy of a network built once: the trainer's step (`bench.make_train_step`) under
-    `speed`, `warmup` + `iters` steps over `batches`; steps/s from the median step, warm-up time, every loss."""
-    device = torch.device(device); speed, notes = speed.applicable(device)
-    net = copy.deepcopy(model); torch.manual_seed(0)            # every path draws the same dropout masks
-    if device.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
-    with precision_flags(speed.tf32, device):
-        step = make_train_step(net, speed, device, process)
-        prep = (lambda b: tuple(v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for v in b)) \
-            if speed.channels_last else (lambda b: b)
-        bs = [prep(b) for b in batches]
-        warm, times, outs = time_steps(lambda i: step(*bs[i % len(bs)]), warmup, iters, device,
-                                             sync_each=speed.sync)
-    B = batches[0][0].shape[0]; med = sorted(times)[len(times) // 2] if len(times) % 2 else \
-        sum(sorted(times)[len(times) // 2 - 1:len(times) // 2 + 1]) / 2
-    res = dict(path=speed.name, config=dataclasses.asdict(speed), notes=notes, batch=B, steps_per_s=1 / med,
-               images_per_s=B / med, step_ms_median=1e3 * med, step_ms_mean=1e3 * sum(times) / len(times),
-               warmup_s=warm, warmup=warmup, iters=iters, losses=[float(v) for v in outs])
-    if device.type == 'cuda': res['peak_mem_gb'] = torch.cuda.max_memory_allocated(device) / 2 ** 30
-    del step, net
-    if speed.compile: torch._dynamo.reset()
-    return res
+    """`bench.time_training` on a copy of a network built once (every path draws the same dropout masks)."""
+    net = copy.deepcopy(model); torch.manual_seed(0)
+    return time_training(net, speed, batches, device, warmup=warmup, iters=iters, process=process)
 
 # %% ../nbs/17_gpu_check.ipynb #1c7893be
 def run_path(path, model, batches, mr, peaks, ctx):
