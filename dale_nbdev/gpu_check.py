@@ -6,14 +6,14 @@
 __all__ = ['MODELS', 'STAGES', 'CUDA_ONLY', 'DATASHEET_BF16', 'INCEPTION_FILE', 'SIZES', 'STAGE_FNS', 'datasheet_peak', 'now_utc',
            'atomic_json', 'read_json', 'Skip', 'TimeUp', 'Recorder', 'CheckOptions', 'Ctx', 'tb', 'cpu_seconds',
            'need_mnist', 'compile_backend', 'free_port', 'run_stage', 'inception_weights', 'gpu_props', 'repo_info',
-           'stage_env', 'ref_peaks', 'live_steps', 'model_setup', 'skip_reason', 'time_path', 'run_path', 'summarise',
-           'stage_paths', 'grads', 'ddp_step', 'stage_ddp', 'compile_estimate', 'compile_order', 'compile_setup',
-           'stage_compile', 'guard', 'train_deadline', 'save_stopped', 'loss_summary', 'measured_rate',
-           'stage_train_cpu', 'fastest_path', 'speed_for_training', 'stage_train_paper', 'stage_prep', 'prep_floor',
-           'wait_for', 'get_classifier', 'domain_metrics', 'sample_ode', 'timed', 'adls_samples', 'domain_reference',
-           'inception_metrics', 'inception', 'stage_sample', 'stage_main', 'child_cmd', 'start_child', 'finish_child',
-           'stage_record', 'run_stages', 'run_check', 'model_results', 'summarise_report', 'throughput_rows',
-           'report_markdown']
+           'stage_env', 'ref_peaks', 'live_steps', 'model_setup', 'skip_reason', 'time_path', 'run_path',
+           'summarise_model_results', 'stage_paths', 'grads', 'ddp_step', 'stage_ddp', 'compile_estimate',
+           'compile_order', 'compile_setup', 'stage_compile', 'guard', 'train_deadline', 'save_stopped', 'loss_summary',
+           'measured_rate', 'stage_train_cpu', 'fastest_path', 'speed_for_training', 'stage_train_paper', 'stage_prep',
+           'prep_floor', 'wait_for', 'get_classifier', 'domain_metrics', 'sample_ode', 'timed', 'adls_samples',
+           'domain_reference', 'inception_metrics', 'inception', 'stage_sample', 'stage_main', 'child_cmd',
+           'start_child', 'finish_child', 'stage_record', 'run_stages', 'run_check', 'model_results',
+           'summarise_report', 'throughput_rows', 'report_markdown']
 
 # %% ../nbs/17_gpu_check.ipynb #e278c92c
 import argparse, contextlib, copy, dataclasses, datetime, functools, json, math, os, resource, signal, socket
@@ -30,7 +30,7 @@ from .bench import summarise as summarise_paths
 from .data import load_dataset, DatasetNotFoundError
 from .evaluate import evaluate_samples
 from .features import get_domain_classifier, make_random_inception_weights
-from .gbm import GBM
+from .gbm import paper_process
 from .losses import mdsm_loss
 from .models import get_model, count_parameters
 from .pf_ode import sample_ode_heun, get_times_karras, ode_nfe
@@ -278,7 +278,7 @@ def model_setup(name, ctx):
     """(network, batches, per-model record with params, FLOPs and the batch loss's Monte Carlo error). The network is
     built once per stage, on the device; its weights are those after `live_steps` fp32 steps, kept in the work folder
     so that every stage starts every path from the same weights; each timed path trains a copy of it."""
-    S, spec, kw, process = ctx.S, BENCH_MODELS[name], ctx.model_kw(name), GBM()
+    S, spec, kw, process = ctx.S, BENCH_MODELS[name], ctx.model_kw(name), paper_process()
     batches = make_batches(min(S['warmup'] + S['iters'], 8), S['batch'], spec['shape'], ctx.device, process)
     torch.manual_seed(0)
     with torch.device(ctx.device): model = get_model(name, **kw)
@@ -304,20 +304,21 @@ def skip_reason(path, device):
     return None
 
 # %% ../nbs/17_gpu_check.ipynb #8b4b1a56
-def time_path(model, speed, batches, device, warmup: int, iters: int, process) -> dict:
+def time_path(model, speed, batches, device, *, warmup: int, iters: int, process) -> dict:
     """`bench.time_training` on a copy of a network built once (every path draws the same dropout masks)."""
     net = copy.deepcopy(model); torch.manual_seed(0)
     return time_training(net, speed, batches, device, warmup=warmup, iters=iters, process=process)
 
 # %% ../nbs/17_gpu_check.ipynb #1c7893be
-def run_path(path, model, batches, mr, peaks, ctx):
+def run_path(path, model, batches, mr, *, peaks, ctx):
     "One configuration's throughput, MFU and losses into `mr['train'][path]` (errors into `mr['errors']`)."
     why = skip_reason(path, ctx.device)
     if why: mr['skipped'][path] = why; return
     S = ctx.S
     try:
         with compile_backend(S['compile_backend']):
-            r = time_path(model, SPEED_CONFIGS[path], batches, ctx.device, S['warmup'], S['iters'], GBM())
+            r = time_path(model, SPEED_CONFIGS[path], batches, ctx.device, warmup=S['warmup'], iters=S['iters'],
+                          process=paper_process())
     except Exception: mr['errors'][path] = tb(); return
     f = mr['flops']['total'] * r['steps_per_s']
     ref = peaks[peaks['ref']]['flops_per_s']
@@ -328,7 +329,7 @@ def run_path(path, model, batches, mr, peaks, ctx):
     if S['compile_backend'] != 'inductor' and r['config']['compile']: r['compile_backend'] = S['compile_backend']
     mr['train'][path] = r
 
-def summarise(mr):
+def summarise_model_results(mr):
     "Speed-ups, loss checks against fp32 eager and the recommendation (`bench.summarise`), when fp32 eager ran."
     if 'fp32_eager' not in mr['train']: mr['recommended'] = None; return mr
     summarise_paths(mr)
@@ -345,9 +346,9 @@ def stage_paths(rec, ctx):
     for path in ctx.S['paths']:
         for name, (model, batches, mr) in setups.items():
             if ctx.left() < 2: mr['skipped'][path] = 'time guard: stage budget spent'; continue
-            run_path(path, model, batches, mr, peaks, ctx)
+            run_path(path, model, batches, mr, peaks=peaks, ctx=ctx)
             rec.put(name, mr)
-    for name, (_, _, mr) in setups.items(): rec.put(name, summarise(mr))
+    for name, (_, _, mr) in setups.items(): rec.put(name, summarise_model_results(mr))
 
 # %% ../nbs/17_gpu_check.ipynb #304d8da2
 def grads(model):
@@ -373,7 +374,7 @@ def stage_ddp(rec, ctx):
                             timeout=datetime.timedelta(seconds=max(10, int(ctx.left() - 5))))
     try:
         rec.put('init', dict(backend=backend, port=port, seconds=time.perf_counter() - t0, world_size=1))
-        name, process = S['ddp_model'], GBM()
+        name, process = S['ddp_model'], paper_process()
         torch.manual_seed(0)
         with torch.device(dev): ref = get_model(name, **S['ddp_kw']).train()
         net = DDP(copy.deepcopy(ref), device_ids=[dev.index or 0] if ctx.cuda else None)
@@ -408,7 +409,7 @@ def compile_setup(name, ctx, prior, peaks):
     model, batches, mr = model_setup(name, ctx)
     base = prior.get(name, {}).get('train', {})
     if 'fp32_eager' in base: mr['train'] = dict(base)
-    else: run_path('fp32_eager', model, batches, mr, peaks, ctx)
+    else: run_path('fp32_eager', model, batches, mr, peaks=peaks, ctx=ctx)
     mr['skipped'].update(prior.get(name, {}).get('skipped', {}))
     return model, batches, mr
 
@@ -436,10 +437,10 @@ def stage_compile(rec, ctx):
                 rec.put(f'{name}.{path}', dict(not_started=f'a compile estimated at {est:.0f} s (measured compiles '
                                                f'{measured}, scaled by leaf modules) does not fit the '
                                                f'{ctx.left():.0f} s left')); continue
-            run_path(path, model, batches, mr, peaks, ctx)
+            run_path(path, model, batches, mr, peaks=peaks, ctx=ctx)
             r = mr['train'].get(path)
             if r and r['config']['compile']: measured[name] = (mr['modules'], r['warmup_s'])
-            rec.put(name, summarise(mr))
+            rec.put(name, summarise_model_results(mr))
     rec.put('measured_compiles', measured)
 
 # %% ../nbs/17_gpu_check.ipynb #1a05289b
@@ -591,7 +592,7 @@ def domain_metrics(u8, real, clf, ctx):
                             kid_subset_size=min(1000, n))
 
 # %% ../nbs/17_gpu_check.ipynb #b7f9cfeb
-def sample_ode(model, process, X, Y, n, ctx):
+def sample_ode(model, process, X, Y, *, n, ctx):
     "n samples by Heun on the log-space ODE, Karras grid of `ode_steps` levels, from class-average starts."
     means = class_averages(X, Y).to(ctx.device)                # starts: class means pushed to t = 1 (Sec. 6.2)
     times = get_times_karras(ctx.S['ode_steps'], process)
@@ -607,7 +608,7 @@ def timed(fn, ctx):
     synchronize(ctx.device); t0 = time.perf_counter(); r = fn(); synchronize(ctx.device)
     return r, time.perf_counter() - t0
 
-def adls_samples(model, process, X, Y, n, ctx):
+def adls_samples(model, process, X, Y, *, n, ctx):
     "n samples by ADLS at the paper's MNIST settings (Table 3) from class-average starts (`generate`)."
     levels, times = ctx.S['adls_levels'], None
     if levels:                                                   # tiny: every k-th level of the grid t_k = k/N
@@ -665,8 +666,8 @@ def stage_sample(rec, ctx):
     rec.put('model', dict(run='train_cpu', step=checkpoint_step(run), model=cfg.model, precond=cfg.precond))
     adls_meta = dict(settings=sampler_settings('mnist', 'adls', 'class_average'), init='class_average',
                      levels=ctx.S['adls_levels'] or 'all (t_k = k/N, k = N-1..1)')
-    draws = (('ode_heun', lambda: sample_ode(model, process, X, Y, n, ctx)),
-             ('adls', lambda: (adls_samples(model, process, X, Y, n, ctx), adls_meta)))
+    draws = (('ode_heun', lambda: sample_ode(model, process, X, Y, n=n, ctx=ctx)),
+             ('adls', lambda: (adls_samples(model, process, X, Y, n=n, ctx=ctx), adls_meta)))
     fakes, ref = {}, None
     for name, draw in draws:
         (x, meta), s = timed(draw, ctx)
@@ -716,10 +717,10 @@ def finish_child(ch, work, hard_limit) -> dict:
         with contextlib.suppress(ProcessLookupError): os.killpg(p.pid, signal.SIGKILL)
         p.wait()
     ch['log'].close()
-    return stage_record(read_json(work / f'{ch["stage"]}.json') or dict(result={}), ch, timed_out, p.returncode,
-                        work, hard_limit)
+    return stage_record(read_json(work / f'{ch["stage"]}.json') or dict(result={}), ch, timed_out=timed_out,
+                        returncode=p.returncode, work=work, hard_limit=hard_limit)
 
-def stage_record(d, ch, timed_out: bool, returncode: int, work, hard_limit) -> dict:
+def stage_record(d, ch, *, timed_out: bool, returncode: int, work, hard_limit) -> dict:
     "A stage's entry in the report: status, seconds, budget, CPU seconds, results; the log's tail if it failed."
     st = dict(status=d.get('status', 'error'), seconds=round(time.time() - ch['t0'], 2), budget_s=ch['budget'],
               cpu_s=d.get('cpu_s'), dev_only_imports=d.get('dev_only_imports'), result=d.get('result', {}))
@@ -755,11 +756,11 @@ def run_stages(opts: CheckOptions, work: Path, rep: dict, path: Path, t0: float)
         else:
             if stage == 'sample':
                 ch = dict(t0=time.time(), budget=total, stage='prep')
-                rep['stages']['prep'] = stage_record(run_stage(opts, 'prep', work, t0 + total), ch, False, 0, work,
-                                                     total)
+                rep['stages']['prep'] = stage_record(run_stage(opts, 'prep', work, t0 + total), ch, timed_out=False,
+                                                     returncode=0, work=work, hard_limit=total)
             ch = dict(t0=time.time(), budget=budget, stage=stage)
-            rep['stages'][stage] = stage_record(run_stage(opts, stage, work, time.time() + budget), ch, False, 0,
-                                                work, budget)
+            rep['stages'][stage] = stage_record(run_stage(opts, stage, work, time.time() + budget), ch,
+                                                timed_out=False, returncode=0, work=work, hard_limit=budget)
         print(f'[gpu_check {time.time() - t0:6.1f} s] {stage}: {rep["stages"][stage]["status"]}', flush=True)
         atomic_json(path, rep)
     if prep is not None: rep['stages']['prep'] = finish_child(prep, work, max(time.time() - prep['t0'], 1.0))
