@@ -10,7 +10,7 @@ __all__ = ['SMOKE_TRAIN', 'SMOKE_PROTOCOL', 'INCEPTION_WEIGHTS_OFF', 'Experiment
            'run_experiment', 'paper_experiment']
 
 # %% ../nbs/19_experiment.ipynb #26bf6ccb
-import json, math, os, time
+import math, os, time
 from dataclasses import dataclass, field, asdict, KW_ONLY
 from pathlib import Path
 from typing import Optional
@@ -19,8 +19,7 @@ import torch
 import shutil, tempfile
 from ._utils import atomic_save_image, atomic_write_json, at_scale
 from . import samplers
-from .paper import (DATASET_TITLES, PAPER_ARCHITECTURE, PAPER_TABLE1, PAPER_PROTOCOL, PAPER_SAMPLER_SETTINGS,
-                              paper_rows)
+from .paper import DATASET_TITLES, PAPER_SAMPLER_SETTINGS
 from .data import load_dataset, resolve_data_root, DatasetNotFoundError
 from .train import TrainConfig, make_config, train
 from .sample import (generate, SampleSpec, save_samples, load_samples, to_uint8, denoise_samples, sample_name,
@@ -28,13 +27,8 @@ from .sample import (generate, SampleSpec, save_samples, load_samples, to_uint8,
 from .features import get_domain_classifier, extract_features, FeatureHead
 from .features import find_inception_weights
 from .evaluate import Evaluator, frechet_distance_np
-from . import report as _report
-from .report import *
-
-# %% ../nbs/19_experiment.ipynb #dfcb5bf1
-#| eval: false
-__all__ = [*__all__, *_report.__all__, 'DATASET_TITLES', 'PAPER_ARCHITECTURE', 'PAPER_TABLE1', 'PAPER_PROTOCOL',
-           'paper_rows', 'denoise_samples', 'sample_name']   # the paper's tables and chapter 19b's, re-exported
+from .report import (nearest_neighbour_figure, plot_chi_ablation, plot_class_histograms, plot_sample_grids,
+                               plot_training_curve)
 
 # %% ../nbs/19_experiment.ipynb #0a8c5c7d
 @dataclass
