@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['LOG_RANGE', 'START_KINDS', 'sign_agnostic_step', 'dale_langevin_step', 'get_times', 'SamplerSettings', 'adls',
            'asams', 'terminal_denoise', 'fit_lognormal', 'lognormal_init', 'class_average_init',
-           'data_independent_init', 'class_averages', 'StartingLaw', 'make_start', 'PAPER_SAMPLER_SETTINGS',
-           'PAPER_LOGNORMAL_FIT']
+           'data_independent_init', 'class_averages', 'class_log_moments', 'class_lognormal_init', 'StartingLaw',
+           'make_start', 'PAPER_SAMPLER_SETTINGS', 'PAPER_LOGNORMAL_FIT']
 
 # %% ../nbs/05_samplers.ipynb #a63ddf7b
 import math
@@ -244,13 +244,45 @@ def class_averages(x: torch.Tensor, y: torch.Tensor, n_classes=None) -> torch.Te
     sums = torch.zeros((n_classes, *x.shape[1:]), dtype=torch.float64, device=x.device).index_add_(0, y, x.double())
     return (sums / counts.reshape(-1, *([1] * (x.ndim - 1)))).to(x.dtype)
 
+# %% ../nbs/05_samplers.ipynb #q05clm
+def class_log_moments(x: torch.Tensor, y: torch.Tensor, n_classes=None) -> tuple:
+    """Per-class mean and standard deviation of $\\log x$, pixel by pixel: ((K, ...), (K, ...)) for labels `y` in
+    0..K-1, accumulated in float64 and returned in `x`'s dtype (the statistics of the class log-normal start)."""
+    n_classes = n_classes or int(y.max()) + 1
+    counts = torch.bincount(y, minlength=n_classes)
+    if bool((counts == 0).any()):
+        raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no samples")
+    l = torch.log(check_positive(x, "x").double())
+    shape = (n_classes, *x.shape[1:]); c = counts.reshape(-1, *([1] * (x.ndim - 1)))
+    m = torch.zeros(shape, dtype=torch.float64, device=x.device).index_add_(0, y, l) / c
+    v = torch.zeros(shape, dtype=torch.float64, device=x.device).index_add_(0, y, (l - m[y]) ** 2) / c
+    return m.to(x.dtype), v.sqrt().to(x.dtype)
+
+
+# %% ../nbs/05_samplers.ipynb #q05clni
+def class_lognormal_init(log_mean, log_std, n: int, process, generator=None, *, t: float = 1.0,
+                         return_labels: bool = False):
+    """The class log-normal start: draw j of class j mod K, $\\exp(m_c + D(t) + \\sqrt{s_c^2 + V(t)}\\,Z)$ with
+    (`log_mean`, `log_std`) = $(m_c, s_c)$ of `class_log_moments`, (K, ...): the per-pixel moments of the forward
+    process applied to every image of the class."""
+    check_finite(log_mean, "log_mean"); check_finite(log_std, "log_std")
+    if log_mean.shape != log_std.shape: raise ValueError(f"log_mean {tuple(log_mean.shape)} and log_std "
+                                                         f"{tuple(log_std.shape)} differ in shape")
+    tt = torch.as_tensor(float(t), dtype=torch.float64)
+    D, V = float(process.drift_integral(tt)), float(process.variance_integral(tt))
+    y = torch.arange(n, device=log_mean.device) % log_mean.shape[0]
+    z = torch.randn((n, *log_mean.shape[1:]), generator=generator, dtype=log_mean.dtype, device=log_mean.device)
+    x = torch.exp(log_mean[y] + D + torch.sqrt(log_std[y] ** 2 + V) * z)
+    return (x, y) if return_labels else x
+
+
 # %% ../nbs/05_samplers.ipynb #85e1774e
-START_KINDS = ("class_average", "lognormal", "data_independent")
+START_KINDS = ("class_average", "class_lognormal", "lognormal", "data_independent")
 
 @dataclass
 class StartingLaw:
     """A sampler's starting law, built by `make_start`: `kind` in `START_KINDS`, `shape` of one sample, the `process`
-    (class-average and data-independent laws), `params` of the law and the time `t` it stands for."""
+    (all but 'lognormal'), `params` of the law and the time `t` it stands for."""
     kind: str
     shape: tuple
     process: object = None
@@ -258,11 +290,14 @@ class StartingLaw:
     t: float = 1.0
 
     def sample(self, n: int, generator=None, dtype=None, device=None, return_labels: bool = False):
-        "`n` draws (n, *shape); with `return_labels` also the class of each draw (None unless 'class_average')."
+        "`n` draws (n, *shape); with `return_labels` also the class of each draw (None for a law without classes)."
         y = None
         if self.kind == "class_average":
             means = self.params["class_means"].to(device=device, dtype=dtype or self.params["class_means"].dtype)
             x, y = class_average_init(means, n, self.process, generator, t=self.t, return_labels=True)
+        elif self.kind == "class_lognormal":
+            m, sd = (self.params[k].to(device=device, dtype=dtype or self.params[k].dtype) for k in ("log_mean", "log_std"))
+            x, y = class_lognormal_init(m, sd, n, self.process, generator, t=self.t, return_labels=True)
         elif self.kind == "lognormal":
             p = self.params
             x = lognormal_init((n, *self.shape), p["mu_hat"], p["sigma_hat"], generator, dtype=dtype, device=device)
@@ -275,7 +310,8 @@ class StartingLaw:
 def make_start(kind: str, process=None, *, shape=None, class_means=None, data=None, labels=None, dataset=None,
                fit=None, log_range=LOG_RANGE, t: float = 1.0) -> StartingLaw:
     """The one way to build a starting law. 'class_average': `class_means` (K, ...) or `data` with `labels`, pushed
-    through `process` to `t`. 'lognormal': `fit` = (mu_hat, sigma_hat), or `dataset` (Table 2, `PAPER_LOGNORMAL_FIT`),
+    through `process` to `t`. 'class_lognormal': `fit` = per-class $(m_c, s_c)$ of `class_log_moments`, or `data`
+    with `labels`. 'lognormal': `fit` = (mu_hat, sigma_hat), or `dataset` (Table 2, `PAPER_LOGNORMAL_FIT`),
     or `data` (maximum-likelihood fit); `shape` of one sample (taken from `data` if given). 'data_independent':
     $\\mathcal{LN}(c + D(t), V(t))$ for `process`, `shape` of one sample."""
     check_choice("kind", kind, START_KINDS)
@@ -287,6 +323,15 @@ def make_start(kind: str, process=None, *, shape=None, class_means=None, data=No
             class_means = class_averages(data, labels)
         class_means = check_positive(torch.as_tensor(class_means), "class_means")
         return StartingLaw(kind, tuple(class_means.shape[1:]), process, dict(class_means=class_means), t)
+    if kind == "class_lognormal":
+        if (fit is None) == (data is None): raise ValueError("give fit=(log_mean, log_std), or data with labels")
+        if fit is None:
+            if labels is None: raise ValueError("class log-moments from data need the labels")
+            fit = class_log_moments(data, labels)
+        m, sd = (torch.as_tensor(v) for v in fit)
+        check_finite(m, "log_mean"); check_finite(sd, "log_std")
+        if m.shape != sd.shape or m.ndim < 2: raise ValueError("fit must be two (K, ...) tensors of one shape")
+        return StartingLaw(kind, tuple(m.shape[1:]), process, dict(log_mean=m, log_std=sd), t)
     if kind == "lognormal":
         sources = [fit is not None, dataset is not None, data is not None]
         if sum(sources) != 1: raise ValueError("give exactly one of fit=(mu_hat, sigma_hat), dataset or data")
@@ -308,15 +353,20 @@ def make_start(kind: str, process=None, *, shape=None, class_means=None, data=No
 @patch
 def sample_rows(self: StartingLaw, index, generators, dtype=None, device=None):
     """(x (len(index), *shape), class of each row or None) for the samples numbered `index`, row i drawn from
-    `generators[i]` alone; a class-average start gives sample j the class j mod K."""
+    `generators[i]` alone; a start with classes gives sample j the class j mod K."""
     index = torch.as_tensor(index, dtype=torch.long)
     if len(index) != len(generators): raise ValueError(f"got {len(generators)} generators for {len(index)} rows")
-    if self.kind != "class_average": return torch.cat([self.sample(1, g, dtype, device) for g in generators]), None
-    means = self.params["class_means"].to(device=device, dtype=dtype or self.params["class_means"].dtype)
-    y = index % means.shape[0]
-    x = torch.cat([class_average_init(means[int(k)][None], 1, self.process, g, t=self.t)
-                   for k, g in zip(y, generators)])
-    return x, y
+    if self.kind not in ("class_average", "class_lognormal"):
+        return torch.cat([self.sample(1, g, dtype, device) for g in generators]), None
+    p = {k: v.to(device=device, dtype=dtype or v.dtype) for k, v in self.params.items()}
+    y = index % next(iter(p.values())).shape[0]
+    if self.kind == "class_average":
+        rows = [class_average_init(p["class_means"][int(k)][None], 1, self.process, g, t=self.t)
+                for k, g in zip(y, generators)]
+    else:
+        rows = [class_lognormal_init(p["log_mean"][int(k)][None], p["log_std"][int(k)][None], 1, self.process, g,
+                                     t=self.t) for k, g in zip(y, generators)]
+    return torch.cat(rows), y
 
 # %% ../nbs/05_samplers.ipynb #f0e2e4d1
 _all_ = ["PAPER_SAMPLER_SETTINGS", "PAPER_LOGNORMAL_FIT"]   # stored once, in `dale_nbdev.paper` (Tables 1-4)
