@@ -6,8 +6,8 @@
 __all__ = ['PRETRAINED', 'REPAIR', 'SAMPLE_METHODS', 'DEFAULT_SAMPLER', 'PRETRAINED_STARTS', 'SAMPLE_BYTES', 'EVAL_CHUNK',
            'PretrainedFileError', 'weights_dir', 'load_card', 'load_pretrained', 'pretrained_class_means',
            'pretrained_class_log_moments', 'load_classifier', 'nfe_range', 'check_nfe', 'planned_nfe', 'sample_at_nfe',
-           'sampler_plan', 'check_fits_memory', 'sample_pretrained', 'float16_error', 'safetensors_bytes',
-           'start_statistics', 'export_pretrained', 'add_start_statistics']
+           'sampler_plan', 'check_fits_memory', 'draw_samples', 'sample_pretrained', 'float16_error',
+           'safetensors_bytes', 'start_statistics', 'export_pretrained', 'add_start_statistics']
 
 # %% ../nbs/16_pretrained.ipynb #ceeff018
 import contextlib, hashlib, json, math, os, platform, re, tempfile, time
@@ -332,32 +332,43 @@ def check_fits_memory(n: int, bytes_each: int = SAMPLE_BYTES):
 EVAL_CHUNK = 32
 "Rows per network call of `sample_pretrained`: every call sees exactly this many, so no sample depends on its batch."
 
+# %% ../nbs/16_pretrained.ipynb #q16draw
+def draw_samples(model, process, law, n: int, plan: dict, *, seed: int = 0, batch_size: int = 250,
+                 progress: bool = False, cpu_amp='auto'):
+    """(x (n, ...) clipped to [1, 2], classes or None): `n` samples of `model` from the starting law `law` by the
+    sampler of `plan` (`sampler_plan`'s method, nfe and settings). Sample i depends only on (seed, i): its start and
+    its sampler noise come from its own generators; the network runs in channels_last layout at the precision
+    `cpu_amp` names, on chunks of exactly `EVAL_CHUNK` rows."""
+    score_fn = make_score_fn(model.to(memory_format=torch.channels_last), cpu_amp=cpu_amp, chunk=EVAL_CHUNK)
+    xs, ys = [], []
+    for off in tqdm(range(0, n, batch_size), disable=not progress, desc='sample'):
+        idx = list(range(off, min(n, off + batch_size)))
+        x, y = law.sample_rows(idx, row_generators(seed, 'sample_init', idx))
+        x, _ = sample_at_nfe(plan['method'], score_fn, x, process, plan['nfe'], settings=plan['settings'],
+                             generator=row_generators(seed, 'sampler', idx))
+        xs.append(x.clamp(1, 2)); ys.append(y)
+    return torch.cat(xs), None if ys[0] is None else torch.cat(ys)
+
+
 # %% ../nbs/16_pretrained.ipynb #e92c3e99
 def sample_pretrained(name: str, n: int, seed: int = 0, *, method=None, nfe=None, start=None, batch_size: int = 250,
                       return_labels: bool = False, progress: bool = False, cpu_amp='auto'):
     """`n` samples (n, 1, 28, 28) in [1, 2] of a shipped model with the recommended sampler (`DEFAULT_SAMPLER`), or
     `method` / `nfe` / `start` (one of `PRETRAINED_STARTS`). With `return_labels`, also the class of each start (None
     for Table 2's log-normal start, which has no classes). Every argument is checked before any work (`sampler_plan`
-    for the sampler); sample i depends only on (seed, i), never on `batch_size`; a sampler that diverges is a
-    `FloatingPointError`. On the CPU the network runs in channels_last layout (faster for these convolutions,
-    chapter 15) and at the precision `cpu_amp` names ('auto': measured, chapter 09b)."""
+    for the sampler); the drawing is `draw_samples`'s: sample i depends only on (seed, i), never on `batch_size`; a
+    sampler that diverges is a `FloatingPointError`; channels_last (faster here, chapter 15) at the precision
+    `cpu_amp` names ('auto': measured, chapter 09b)."""
     plan = sampler_plan(name, method, nfe, start)
     check_int_range('n', n, 1); check_int_range('seed', seed, 0); check_int_range('batch_size', batch_size, 1)
     check_bool('return_labels', return_labels); check_bool('progress', progress)
     check_fits_memory(n)
     check_bool('cpu_amp', cpu_amp, also=('auto',))
     model, process, cfg = load_pretrained(name)
-    score_fn = make_score_fn(model.to(memory_format=torch.channels_last), cpu_amp=cpu_amp, chunk=EVAL_CHUNK)
-    law = _start_law(name, process, plan['start'])
-    xs, ys = [], []
-    for off in tqdm(range(0, n, batch_size), disable=not progress, desc=f'sample {name}'):
-        idx = list(range(off, min(n, off + batch_size)))
-        x, y = law.sample_rows(idx, row_generators(seed, 'sample_init', idx))
-        x, _ = sample_at_nfe(plan['method'], score_fn, x, process, plan['nfe'], settings=plan['settings'],
-                             generator=row_generators(seed, 'sampler', idx))
-        xs.append(x.clamp(1, 2)); ys.append(y)
-    x = torch.cat(xs)
-    return (x, None if ys[0] is None else torch.cat(ys)) if return_labels else x
+    x, y = draw_samples(model, process, _start_law(name, process, plan['start']), n, plan, seed=seed,
+                        batch_size=batch_size, progress=progress, cpu_amp=cpu_amp)
+    return (x, y) if return_labels else x
+
 
 # %% ../nbs/16_pretrained.ipynb #fe2bfa3b
 def _sha256(path) -> str:
