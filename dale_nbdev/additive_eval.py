@@ -15,7 +15,7 @@ from .gbm import paper_process
 from ._utils import stream_generator, check_int_range, check_choice
 from .additive import AdditiveVE, edm_heun, edm_nfe, edm_start
 from .train import load_run, checkpoint_step
-from .evaluate import Evaluator
+from .evaluate import Evaluator, MetricSettings
 from .sample import to_uint8, real_uint8, make_score_fn, save_grid
 from .pretrained import (load_classifier, load_card, pretrained_class_means, sample_pretrained,
                                    DEFAULT_SAMPLER)
@@ -102,7 +102,8 @@ def additive_nfe_sweep(run, dataset: str, *, nfes=(9, 19, 99), n: int = 200, see
     """Domain FID/KID and class TV of `n` samples at each NFE (`edm_heun`), one evaluator against the test split:
     the protocol of chapter 25's sweep of the GBM samplers (`results/mnist/sampler_nfe.json`)."""
     model, process, cfg = load_run(run, which=which)
-    ev = Evaluator(real_uint8(dataset, 'test', data_root=data_root), classifier=load_classifier(dataset), seed=seed)
+    ev = Evaluator(real_uint8(dataset, 'test', data_root=data_root), classifier=load_classifier(dataset),
+                   settings=MetricSettings(seed=seed))
     means = pretrained_class_means(dataset) if start == 'class_mean' else None
     out = []
     for nfe in nfes:
@@ -173,7 +174,7 @@ def gbm_twin_record(run, dataset: str, *, n: int = 200, seed: int = 0, nfe: int 
     """Domain FID, KID and class TV (chapter 25's `nfe_sweep` protocol) of a GBM run's EMA and raw weights with
     Heun at `nfe` from the class-average start and Table 2's log-normal start, `n` samples, seed `seed` (the
     starting draws of chapter 24's candidates); with the run's step and training log."""
-    ev = Evaluator(real_uint8(dataset, 'test'), classifier=load_classifier(dataset), seed=seed)
+    ev = Evaluator(real_uint8(dataset, 'test'), classifier=load_classifier(dataset), settings=MetricSettings(seed=seed))
     out = dict(step=checkpoint_step(run), train_log=read_train_log(run))
     for which in ('ema', 'model'):
         model, process, cfg = load_run(run, which=which)
@@ -218,7 +219,8 @@ def gbm_nfe_sweep(dataset: str, *, nfes=(6, 12, 24), n: int = 200, seed: int = 0
                   start: str = 'class_average', data_root=None) -> list:
     """Domain FID/KID and class TV of `n` samples of a shipped GBM model at each NFE of `method`: the protocol of
     `additive_nfe_sweep` (one evaluator against the test split, the same seed at every NFE)."""
-    ev = Evaluator(real_uint8(dataset, 'test', data_root=data_root), classifier=load_classifier(dataset), seed=seed)
+    ev = Evaluator(real_uint8(dataset, 'test', data_root=data_root), classifier=load_classifier(dataset),
+                   settings=MetricSettings(seed=seed))
     out = []
     for nfe in nfes:
         t0 = time.perf_counter()
@@ -235,7 +237,8 @@ def sweep_floor(dataset: str, *, n: int = 200, seed: int = 0, data_root=None) ->
     "The domain FID of `n` random training images against the test split: the floor of a sweep of `n` samples."
     split = load_card(dataset)['split']
     train_u8 = real_uint8(dataset, split, data_root=data_root)
-    ev = Evaluator(real_uint8(dataset, 'test', data_root=data_root), classifier=load_classifier(dataset), seed=seed)
+    ev = Evaluator(real_uint8(dataset, 'test', data_root=data_root), classifier=load_classifier(dataset),
+                   settings=MetricSettings(seed=seed))
     idx = torch.randperm(len(train_u8), generator=torch.Generator().manual_seed(seed))[:n]
     return ev(train_u8[idx])['domain']['fid']
 

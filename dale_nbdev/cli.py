@@ -19,7 +19,7 @@ from .samplers import get_times
 from .sample import (generate, SampleSpec, load_samples, make_score_fn, real_uint8, sampler_settings,
                                save_grid, save_samples)
 from .features import require_inception_weights
-from .evaluate import evaluate_samples
+from .evaluate import MetricSettings, evaluate_samples
 from .precision import PROBE_BATCH, describe_precision, resolve_cpu_amp
 from .pretrained import (PRETRAINED, PretrainedFileError, check_fits_memory, load_card, load_pretrained,
                                    sample_pretrained, sampler_plan)
@@ -457,15 +457,15 @@ def dale_eval(
         if 'inception' in spaces:
             inception_weights = require_inception_weights(inception_weights)
         real = real_uint8(dataset, split, n_real, data_root)
+    settings = MetricSettings(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed,
+                              inception_feature=inception_feature, batch_size=batch_size)
     res = dict(samples=str(samples), samples_meta=meta)
     for m in spaces:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             res[m] = evaluate_samples(u8, dataset, metric=m, real_u8=real, split=split,
-                                      inception_weights=inception_weights, inception_feature=inception_feature,
-                                      kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, batch_size=batch_size,
-                                      device=dev,
-                                      data_root=data_root, seed=seed)
+                                      inception_weights=inception_weights, settings=settings, device=dev,
+                                      data_root=data_root)
         r = res[m]
         if 'warning' in r['protocol']: print(f"{prog}: warning ({m}): {r['protocol']['warning']}", file=sys.stderr)
         print(f"{m:9s} FID {r['fid']:.4f}  KID {r['kid_mean']:.5f} +- {r['kid_std']:.5f}  "

@@ -26,7 +26,7 @@ from .sample import (generate, SampleSpec, save_samples, load_samples, to_uint8,
                                chi_ablation)
 from .features import get_domain_classifier, extract_features, FeatureHead
 from .features import find_inception_weights
-from .evaluate import Evaluator, frechet_distance_np
+from .evaluate import Evaluator, MetricSettings, frechet_distance_np
 from .report import (nearest_neighbour_figure, plot_chi_ablation, plot_class_histograms, plot_sample_grids,
                                plot_training_curve)
 
@@ -232,8 +232,9 @@ def make_evaluator(cfg: ExperimentConfig, data: ExperimentData, clf, inception=N
     start-class agreement; Inception features (on `device`, default CUDA when available) when `inception` is a
     weights path. `evaluator(u8, labels=None) -> dict(domain=..., inception=...)`."""
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    return Evaluator(data.ref_u8, classifier=clf, inception=inception, kid_subsets=cfg.kid_subsets,
-                     kid_subset_size=cfg.kid_subset_size, seed=cfg.seed, device=device, domain_device='cpu',
+    settings = MetricSettings(kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, seed=cfg.seed)
+    return Evaluator(data.ref_u8, classifier=clf, inception=inception, settings=settings, device=device,
+                     domain_device='cpu',
                      info=clf_info)
 
 # %% ../nbs/19_experiment.ipynb #06d50eb9

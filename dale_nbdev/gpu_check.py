@@ -28,7 +28,7 @@ from .bench import (BENCH_MODELS, SPEED_CONFIGS, batch_loss_se, compare_losses, 
                     train_step_flops)
 from .bench import summarise as summarise_paths
 from .data import load_dataset, DatasetNotFoundError
-from .evaluate import evaluate_samples
+from .evaluate import MetricSettings, evaluate_samples
 from .features import get_domain_classifier, make_random_inception_weights
 from .gbm import paper_process
 from .losses import mdsm_loss
@@ -569,8 +569,9 @@ def prep_floor(rec, ctx):
     rec.put('classifier', dict(info, seconds=time.time() - t0))
     real = real_uint8('mnist', 'test', ctx.S['n_real'], ctx.data)
     train_u8 = to_uint8(X[:ctx.S['n_samples']])[0]
+    kid = MetricSettings(kid_subset_size=min(1000, len(train_u8), len(real)))
     rec.put('floor_domain', evaluate_samples(train_u8, 'mnist', metric='domain', real_u8=real, classifier=clf,
-                                             kid_subset_size=min(1000, len(train_u8), len(real))))
+                                             settings=kid))
 
 # %% ../nbs/17_gpu_check.ipynb #e85c663b
 def wait_for(path, ctx, reserve):
@@ -589,7 +590,7 @@ def domain_metrics(u8, real, clf, ctx):
     "Domain FID/KID of uint8 images against the real ones."
     n = min(len(u8), len(real))
     return evaluate_samples(u8, 'mnist', metric='domain', real_u8=real, classifier=clf, device=ctx.device,
-                            kid_subset_size=min(1000, n))
+                            settings=MetricSettings(kid_subset_size=min(1000, n)))
 
 # %% ../nbs/17_gpu_check.ipynb #b7f9cfeb
 def sample_ode(model, process, X, Y, *, n, ctx):
@@ -636,9 +637,10 @@ def inception_metrics(fakes: dict, train_u8, real, ctx, weights):
     sets, out = dict(fakes, floor=train_u8), {}
     for k in ctx.S['inception_sets']:
         u8 = sets[k] if n is None else sets[k][:n]
-        out[k] = evaluate_samples(u8, 'mnist', metric='inception', real_u8=real, inception_weights=weights,
-                                  inception_feature=ctx.S['inception_feature'], device=ctx.device,
+        settings = MetricSettings(inception_feature=ctx.S['inception_feature'],
                                   kid_subset_size=min(1000, len(u8), len(real)))
+        out[k] = evaluate_samples(u8, 'mnist', metric='inception', real_u8=real, inception_weights=weights,
+                                  settings=settings, device=ctx.device)
     return out
 
 def inception(rec, ctx, fakes, train_u8, real):

@@ -9,7 +9,7 @@ __all__ = ['nn_distance_stats', 'quality_record', 'class_average_start_u8', 'shi
 import json, math, time
 from pathlib import Path
 import torch
-from .evaluate import Evaluator, nearest_neighbours, pixel_space
+from .evaluate import Evaluator, MetricSettings, nearest_neighbours, pixel_space
 from .sample import to_uint8, real_uint8, make_score_fn
 from .samplers import class_average_init, make_start
 from .pretrained import (DEFAULT_SAMPLER, load_pretrained, load_classifier, load_card, sample_pretrained,
@@ -33,7 +33,7 @@ def quality_record(fake_u8, test_u8, train_u8, classifier, *, labels=None, start
     images), the starting laws `starts` (name -> uint8 images) on the same scale, and nearest-neighbour novelty
     against `train_u8` (reference: `novelty_reference_u8`, default as many test images; `reference_in_train` when
     those are training images, measured leave-one-out)."""
-    ev = Evaluator(test_u8, classifier=classifier, seed=seed, info=info)
+    ev = Evaluator(test_u8, classifier=classifier, settings=MetricSettings(seed=seed), info=info)
     n = len(fake_u8)
     g = torch.Generator().manual_seed(seed)
     floor_u8 = train_u8[torch.randperm(len(train_u8), generator=g)[:n]]

@@ -15,8 +15,8 @@ from .data import DATASET_INFO
 from .pf_ode import get_times_karras, sample_ode_heun
 from . import samplers
 from .train import make_config, train
-from .sample import generate, SampleSpec, make_score_fn, to_uint8
-from .evaluate import evaluate_samples
+from .sample import generate, SampleSpec, make_score_fn, real_uint8, to_uint8
+from .evaluate import MetricSettings, evaluate_samples
 
 # %% ../nbs/19c_schedule_study.ipynb #da847f1d
 def schedule_configs(dataset: str = 'mnist', device='cuda') -> tuple:
@@ -63,8 +63,9 @@ def schedule_experiment(dataset: str = 'mnist', runs=None, n: int = 10_000, batc
                                                        train=cfg_a.data_root, progress=False),
                 'B schedule ODE-Heun 35': _schedule_samples(done['schedule'], n, batch, dev, 'ode_heun'),
                 'B schedule ADLS 999': _schedule_samples(done['schedule'], n, batch, dev, 'adls')}
-        kw = dict(device=dev, data_root=cfg_a.data_root, n_real=at_scale(None, 256), kid_subset_size=at_scale(1000, 16),
-                  kid_subsets=at_scale(100, 10))
+        real = real_uint8(cfg_a.dataset, 'test', at_scale(None, 256), cfg_a.data_root)
+        kw = dict(device=dev, data_root=cfg_a.data_root, real_u8=real,
+                  settings=MetricSettings(kid_subset_size=at_scale(1000, 16), kid_subsets=at_scale(100, 10)))
         return {name: {m: {k: v for k, v in evaluate_samples(to_uint8(x)[0], cfg_a.dataset, metric=m, **kw).items()
                            if k in ('fid', 'kid_mean', 'classes_covered')} for m in metrics}
                 for name, x in rows.items()}
