@@ -8,7 +8,8 @@ __all__ = ['PRESETS', 'RUN_KEYS', 'RESULT_FIELDS', 'GPU_CHECK_STEPS', 'TrainConf
            'atomic_save', 'CheckpointError', 'load_checkpoint', 'NonFiniteLossError', 'LRSchedule', 'HostEMA',
            'make_ema', 'dist_backend', 'init_distributed', 'build_model', 'load_training_data', 'precision_flags',
            'uses_channels_last', 'autocast_context', 'loss_weighting', 'TrainStep', 'TrainingInterrupted',
-           'checked_steps', 'train', 'save_sample_grid', 'load_run', 'checkpoint_step']
+           'checked_steps', 'training_inputs', 'TrainRun', 'resume_state', 'train', 'save_sample_grid', 'load_run',
+           'checkpoint_step']
 
 # %% ../nbs/12_training.ipynb #8b27b898
 import os, sys, json, math, time, random, contextlib, inspect, signal, threading
@@ -46,15 +47,10 @@ class TrainConfig:
     dataset: str = 'mnist'            # a name `dale_nbdev.data.load_dataset` knows ('toy' included)
     model: str = 'ncsn_deeper'        # a name `dale_nbdev.models.get_model` knows
     model_kw: dict = field(default_factory=dict)
-    process: dict = field(default_factory=lambda: paper_process().to_dict())
-                                      # the forward process as data (`process.to_dict()`); default: Sec. 6's GBM
-    weighting: str = 'none'           # lambda(t) of the M-DSM loss (chapter 03); 'none' is the paper's Eq. 38,
-                                      # 'precond' EDM's
-    precond: str = 'none'             # output parameterisation: 'none' (the network's own), 'log_edm'
-                                      # (`LogPrecond`, ch. 06) or 'edm' (`EDMPrecond` of an additive process, ch. 26)
-    time_sampling: str = 'uniform'    # training times: 'uniform' t = k/N (Eq. 38), 'log_uniform'
-                                      # (log t uniform on [1/N, 1]) or 'lognormal' (the process's
-                                      # `sample_train_time`: EDM's log-normal noise levels, ch. 26)
+    process: dict = field(default_factory=lambda: paper_process().to_dict())   # the forward process, as data
+    weighting: str = 'none'           # lambda(t) of the M-DSM loss: 'none' (Eq. 38) or 'precond'
+    precond: str = 'none'             # output parameterisation: 'none', 'log_edm' or 'edm'
+    time_sampling: str = 'uniform'    # training times: 'uniform', 'log_uniform' or 'lognormal'
     steps: int = 300_000
     batch_size: int = 128             # the GLOBAL batch (split over DDP ranks, then over `accum` micro-batches)
     accum: int = 1                    # gradient accumulation: micro-batches per rank and step
@@ -85,9 +81,7 @@ class TrainConfig:
     compile_mode: Optional[str] = None  # its mode (None: default; e.g. 'max-autotune')
     fused_adamw: bool = False         # torch's fused AdamW kernel
     tf32: Optional[bool] = None       # CUDA fp32 matmuls/convolutions: True TF32, False strict, None PyTorch's defaults
-    check_steps: Optional[int] = None # steps checked on the host at the start of a run and of each resume (inputs,
-                                      # times, loss, gradient norm); None: every step on the CPU, the first
-                                      # GPU_CHECK_STEPS elsewhere. Later steps read the loss back only to log it
+    check_steps: Optional[int] = None # steps checked on the host at the start of a run and of each resume
     data_root: Optional[str] = None
 
     def __post_init__(self): process_from_dict(self.process)          # a process dict that does not build is an error
@@ -103,28 +97,38 @@ class TrainConfig:
         if 'sigma' not in self.process: raise AttributeError(f"a {self.process['kind']} has no single sigma")
         return float(self.process['sigma'])
 
-    def to_dict(self) -> dict:
-        d = asdict(self); d['betas'] = list(self.betas); return d
-    @classmethod
-    def from_dict(cls, d: dict) -> 'TrainConfig':
-        "From `to_dict()`'s output; unknown keys are refused, naming them."
-        d = dict(d)
-        d.pop('precision', None)         # config.json's record of the CPU precision a run used: not a setting
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown: raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
-        if 'betas' in d: d['betas'] = tuple(d['betas'])
-        return cls(**d)
-    def to_json(self, path=None) -> str:
-        s = json.dumps(self.to_dict(), indent=1)
-        if path is not None: atomic_write_json(self.to_dict(), path)
-        return s
-    @classmethod
-    def from_json(cls, s_or_path) -> 'TrainConfig':
-        "From a JSON string or a path to a JSON file (e.g. a run's `config.json`)."
-        s = str(s_or_path)
-        if not s.lstrip().startswith('{'): s = Path(s).read_text()
-        return cls.from_dict(json.loads(s))
     def replace(self, **kw) -> 'TrainConfig': return replace(self, **kw)
+
+# %% ../nbs/12_training.ipynb #208fcb83
+@patch
+def to_dict(self: TrainConfig) -> dict:
+    "The config as JSON-able data (`betas` a list): what `config.json` and every checkpoint hold."
+    d = asdict(self); d['betas'] = list(self.betas); return d
+
+@patch(cls_method=True)
+def from_dict(cls: TrainConfig, d: dict) -> TrainConfig:
+    "From `to_dict()`'s output; unknown keys are refused, naming them."
+    d = dict(d)
+    d.pop('precision', None)         # config.json's record of the CPU precision a run used: not a setting
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown: raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+    if 'betas' in d: d['betas'] = tuple(d['betas'])
+    return cls(**d)
+
+# %% ../nbs/12_training.ipynb #4f52c350
+@patch
+def to_json(self: TrainConfig, path=None) -> str:
+    "The config as JSON text; with `path`, also written there atomically."
+    s = json.dumps(self.to_dict(), indent=1)
+    if path is not None: atomic_write_json(self.to_dict(), path)
+    return s
+
+@patch(cls_method=True)
+def from_json(cls: TrainConfig, s_or_path) -> TrainConfig:
+    "From a JSON string or a path to a JSON file (e.g. a run's `config.json`)."
+    s = str(s_or_path)
+    if not s.lstrip().startswith('{'): s = Path(s).read_text()
+    return cls.from_dict(json.loads(s))
 
 # %% ../nbs/12_training.ipynb #f026702d
 _PAPER = dict(batch_size=128, weight_decay=1e-2, warmup=5000, grad_clip=1.0, log_every=100, sample_every=25_000,
@@ -712,7 +716,160 @@ def _read_back(pending: list) -> list:
     got = iter(torch.stack(tens).tolist() if tens else ())
     return [(s, next(got) if torch.is_tensor(v) else v) for s, v in pending]
 
-# %% ../nbs/12_training.ipynb #8e1e0754
+# %% ../nbs/12_training.ipynb #d8c2be8a
+def training_inputs(cfg: TrainConfig, data=None, world: int = 1, local_rank: int = 0):
+    """(device, X, Y) of a run: its device (`cfg.device`, CUDA refused when there is none) and its data (`data`, or
+    the split `cfg` names); a batch that the ranks and micro-batches do not divide, or data that is not strictly
+    positive, is refused before any file changes."""
+    if cfg.batch_size % (world * cfg.accum):
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by world size x accum = "
+                         f"{world} x {cfg.accum}")
+    device = pick_device(cfg.device, local_rank)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {cfg.device!r}: no CUDA GPU is available (use device 'cpu' or 'auto')")
+    X, Y = load_training_data(cfg) if data is None else data
+    if not bool((X > 0).all()): raise ValueError("training data must be strictly positive (images in [1, 2])")
+    return device, X, Y
+
+# %% ../nbs/12_training.ipynb #e57b6d4a
+class TrainRun:
+    """One run in memory: its forward process, network (seeded per rank, then restored from `state`, a checkpoint,
+    when resuming) and `TrainStep`; and what it keeps while it trains: the losses read back from the device
+    (`history`, the `pending` ones not yet read), the running log window, `log.jsonl` under `out` and the step of
+    the last good checkpoint (`last_good`)."""
+    def __init__(self, cfg: TrainConfig, out, X, Y, *, state=None, device=torch.device('cpu'), rank: int = 0,
+                 world: int = 1):
+        self.cfg, self.out, self.Y, self.state, self.device = cfg, Path(out), Y, state, device
+        self.rank, self.world, self.ckpt_path = rank, world, Path(out) / 'checkpoint.pt'
+        seed_everything(rank_seed(cfg.seed, rank))                   # dropout: a distinct stream per rank
+        self.process = cfg.build_process()
+        self.X = X.to(device) if device.type == 'cuda' else X
+        self.model = build_model(cfg, self.process).to(device)
+        self.cl = uses_channels_last(cfg, device, X.ndim)
+        if self.cl: self.model = self.model.to(memory_format=torch.channels_last)
+        self.step_fn = TrainStep(self.model, cfg, self.process, device, world,
+                                 precision=_resumed_precision(cfg, state))
+        self.start = 0
+        if state is not None:
+            self.step_fn.load_state(state); self.start = int(state['step'])
+            rng = _resume_rng(state, rank, world)
+            if rng is not None: set_rng_state(rng, device)
+        self.log = _jsonl(self.out / 'log.jsonl', rank == 0)
+        self.last_good = self.start if state is not None else None
+        self.history, self.pending, self.win, self.n_win, self.t_win = [], [], 0.0, 0, time.perf_counter()
+
+# %% ../nbs/12_training.ipynb #d2881d99
+@patch
+def stop(self: TrainRun, what: str, step: int, lv: float):
+    "Stop the run at a non-finite `what`: `NonFiniteLossError` naming the last good checkpoint (or that none exists)."
+    kept = (f"The last good checkpoint is {self.ckpt_path} (step {self.last_good}); resume from it with a lower lr "
+            f"or gradient clipping." if self.last_good is not None else
+            f"No checkpoint was written (the first was due at step {self.cfg.ckpt_every}): start again with a lower "
+            f"lr or gradient clipping.")
+    raise NonFiniteLossError(f"non-finite {what} at step {step} (loss {lv}): training stopped. {kept}", what, lv)
+
+# %% ../nbs/12_training.ipynb #17bee5d7
+@patch
+def read_back(self: TrainRun):
+    "The losses since the last read into `history` (one host read) and the log window; a non-finite one stops the run."
+    for done_, lv_ in _read_back(self.pending):
+        if not math.isfinite(lv_): self.stop('M-DSM loss', done_ - 1, lv_)
+        self.history.append((done_, lv_)); self.win += lv_; self.n_win += 1
+    self.pending.clear()
+
+# %% ../nbs/12_training.ipynb #77e54026
+@patch
+def log_window(self: TrainRun, done: int):
+    "Log the mean loss of the window ending at step `done` (with lr and rate), open the next; (loss, steps/s)."
+    now = time.perf_counter(); sps = self.n_win / max(now - self.t_win, 1e-9)
+    loss = self.win / self.n_win
+    self.log(step=done, loss=loss, lr=self.step_fn.sched.get_last_lr()[0], steps_per_s=sps, world=self.world,
+             bf16=self.step_fn.bf16)
+    self.win, self.n_win, self.t_win = 0.0, 0, now
+    return loss, sps
+
+# %% ../nbs/12_training.ipynb #1e518f0b
+@patch
+def save(self: TrainRun, step: int):
+    """The rolling checkpoint at `step` (and a snapshot every `snapshot_every`), written atomically by rank 0 with
+    every rank's RNG state; weights that are not finite stop the run instead of replacing a good checkpoint."""
+    if not bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()):   # one read
+        self.stop('weights', step - 1, float('nan'))                 # never overwrite a good checkpoint with these
+    rngs = _rank_rng_states(self.world, self.device)
+    if self.rank == 0:
+        cfg = self.cfg
+        st = dict(step=step, **self.step_fn.state(), rng=rngs[0], config=cfg.to_dict(), world_size=self.world,
+                  precision=self.step_fn.precision,
+                  data_stream=dict(scheme='SeedSequence([seed, step, stream])', seed=cfg.seed, next_step=step))
+        if self.world > 1: st['rng_ranks'] = rngs
+        atomic_save(st, self.ckpt_path)
+        if cfg.snapshot_every and step % cfg.snapshot_every == 0: atomic_save(st, self.out / f'ckpt_{step:07d}.pt')
+    self.last_good = step
+    if self.world > 1: dist.barrier()
+
+# %% ../nbs/12_training.ipynb #d994fe0f
+@patch
+def fit(self: TrainRun, progress: bool = True, callback=None):
+    """Train from step `start` to `cfg.steps`: one `TrainStep` per step on the batch of (seed, step), the losses read
+    back on checked, logged and checkpoint steps, checkpoints every `ckpt_every`, sample grids every `sample_every`,
+    `callback(info)` after every step; Ctrl-C / SIGTERM keep the step they interrupt, then `TrainingInterrupted`."""
+    cfg, out, rank, world, device = self.cfg, self.out, self.rank, self.world, self.device
+    n_checked = checked_steps(cfg, device)
+    self.model.train()
+    pbar = tqdm(range(self.start, cfg.steps), initial=self.start, total=cfg.steps,
+                disable=not (progress and rank == 0), desc=f'train {cfg.dataset}', dynamic_ncols=True)
+    with precision_flags(cfg.tf32, device), _stop_requests(True) as stop_request:
+        for step in pbar:
+            x0, t, z = get_batch(self.X, step, cfg, rank, world, device=device, process=self.process)
+            if self.cl: x0, z = (v.contiguous(memory_format=torch.channels_last) for v in (x0, z))
+            checked = step - self.start < n_checked                 # the first steps: inputs, loss, gradient
+            try:
+                with tensor_checks(checked): lv = self.step_fn(x0, t, z, sync=checked)
+            except NonFiniteLossError as e: self.stop(e.what, step, e.loss)
+            done = step + 1
+            if done == self.start + 1 and rank == 0:
+                _record_precision(out, cfg, self.step_fn.precision, (self.state or {}).get('precision'), done)
+            self.pending.append((done, lv))
+            due_log = done % cfg.log_every == 0 or done == cfg.steps
+            if checked or due_log or done % cfg.ckpt_every == 0: self.read_back()
+            if due_log:
+                loss, sps = self.log_window(done)
+                pbar.set_postfix(loss=f'{loss:.4g}', steps_per_s=f'{sps:.1f}')
+            if done % cfg.ckpt_every == 0 or done == cfg.steps: self.save(done)
+            if cfg.sample_every and done % cfg.sample_every == 0 and rank == 0:
+                save_sample_grid(self.step_fn.ema.module, cfg, self.process, self.X, self.Y,
+                                 path=out / 'samples' / f'step_{done:07d}.png', step=done)
+            if callback is not None:
+                callback(dict(step=done, loss=lv, model=self.model, ema=self.step_fn.ema, optimizer=self.step_fn.opt))
+            signum = _agreed_stop(stop_request, world, device)
+            if signum:                                             # Ctrl-C / SIGTERM: keep this step, then stop
+                self.read_back()
+                if self.last_good != done: self.save(done)
+                if rank == 0: _record_event(out, event='interrupted', step=done, signal=signal.Signals(signum).name)
+                pbar.close(); raise TrainingInterrupted(done, signum, self.ckpt_path)
+    pbar.close()
+
+# %% ../nbs/12_training.ipynb #1172b018
+def resume_state(cfg: TrainConfig, out, rank: int = 0) -> dict:
+    """The checkpoint `out/checkpoint.pt` that `cfg` resumes, checked against it (the settings that change the
+    numbers must match; an edited `config.json` is refused); rank 0 trims `log.jsonl` to its step and records the
+    resume, with the settings that changed, in `events.jsonl`."""
+    out = Path(out); ckpt_path = out / 'checkpoint.pt'
+    if not ckpt_path.exists(): raise FileNotFoundError(f"resume: no checkpoint at {ckpt_path}")
+    state = load_checkpoint(ckpt_path, keys=RUN_KEYS); saved = _check_resume(cfg, state)
+    _check_config_json(out / 'config.json', saved, cfg)
+    changed = {k: [getattr(saved, k), getattr(cfg, k)] for k in cfg.to_dict()
+               if k != 'steps' and getattr(saved, k) != getattr(cfg, k)}
+    if rank == 0:
+        _trim_log(out / 'log.jsonl', int(state['step']))
+        _record_event(out, event='resumed', step=int(state['step']), steps=cfg.steps,
+                      **(dict(steps_before=saved.steps) if saved.steps != cfg.steps else {}),
+                      **(dict(changed=changed) if changed else {}))
+        for k, (a, b) in changed.items():
+            print(f"resume: {k} {a!r} -> {b!r} (recorded in {out / 'events.jsonl'})", file=sys.stderr)
+    return state
+
+# %% ../nbs/12_training.ipynb #679a61d2
 def train(cfg: TrainConfig, out_dir, resume: bool = False, *, data=None, progress: bool = True,
           callback=None) -> dict:
     """Train the score model of `cfg` (`build_model`) for the M-DSM loss (Eq. 38) under the run's forward process
@@ -722,122 +879,19 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, *, data=None, progres
     `data`: optional (X, Y) tensors replacing the dataset named in `cfg`. `callback(info)` after every step with
     info = dict(step, loss, model, ema, optimizer); `loss` is a float on checked steps (`checked_steps`) and a 0-d
     tensor after them (reading it is a host sync). Returns dict(model, ema, step, history, config, process, out)."""
-    out = Path(out_dir); ckpt_path = out / 'checkpoint.pt'
+    out = Path(out_dir)
     check_config(cfg)
     rank, world, local_rank, created = init_distributed(cfg.device)
     lock = None
     try:
-        if cfg.batch_size % (world * cfg.accum):
-            raise ValueError(f"batch_size {cfg.batch_size} is not divisible by world size x accum = "
-                             f"{world} x {cfg.accum}")
-        device = pick_device(cfg.device, local_rank)
-        if device.type == 'cuda' and not torch.cuda.is_available():
-            raise ValueError(f"device {cfg.device!r}: no CUDA GPU is available (use device 'cpu' or 'auto')")
-        X, Y = load_training_data(cfg) if data is None else data          # data errors come before any file changes
-        if not bool((X > 0).all()): raise ValueError("training data must be strictly positive (images in [1, 2])")
+        device, X, Y = training_inputs(cfg, data, world, local_rank)    # data errors come before any file changes
         if rank == 0: lock = FolderLock(out).acquire()        # one writer per run folder, for the whole run
-        state = None
-        if resume:
-            if not ckpt_path.exists(): raise FileNotFoundError(f"resume: no checkpoint at {ckpt_path}")
-            state = load_checkpoint(ckpt_path, keys=RUN_KEYS); saved = _check_resume(cfg, state)
-            _check_config_json(out / 'config.json', saved, cfg)
-            changed = {k: [getattr(saved, k), getattr(cfg, k)] for k in cfg.to_dict()
-                       if k != 'steps' and getattr(saved, k) != getattr(cfg, k)}
-            if rank == 0:
-                _trim_log(out / 'log.jsonl', int(state['step']))
-                _record_event(out, event='resumed', step=int(state['step']), steps=cfg.steps,
-                              **(dict(steps_before=saved.steps) if saved.steps != cfg.steps else {}),
-                              **(dict(changed=changed) if changed else {}))
-                for k, (a, b) in changed.items():
-                    print(f"resume: {k} {a!r} -> {b!r} (recorded in {out / 'events.jsonl'})", file=sys.stderr)
+        state = resume_state(cfg, out, rank) if resume else None
         if rank == 0: _write_config(cfg, out)
-        seed_everything(rank_seed(cfg.seed, rank))                   # dropout: a distinct stream per rank
-        process = cfg.build_process()
-        if device.type == 'cuda': X = X.to(device)
-        model = build_model(cfg, process).to(device)
-        cl = uses_channels_last(cfg, device, X.ndim)
-        if cl: model = model.to(memory_format=torch.channels_last)
-        kept_precision = _resumed_precision(cfg, state)
-        step_fn = TrainStep(model, cfg, process, device, world, precision=kept_precision)
-        start = 0
-        if state is not None:
-            step_fn.load_state(state); start = int(state['step'])
-            rng = _resume_rng(state, rank, world)
-            if rng is not None: set_rng_state(rng, device)
-        log = _jsonl(out / 'log.jsonl', rank == 0)
-        last_good = [start if state is not None else None]
-
-        def stop(what, step, lv):
-            kept = (f"The last good checkpoint is {ckpt_path} (step {last_good[0]}); resume from it with a lower lr "
-                    f"or gradient clipping." if last_good[0] is not None else
-                    f"No checkpoint was written (the first was due at step {cfg.ckpt_every}): start again with a lower "
-                    f"lr or gradient clipping.")
-            raise NonFiniteLossError(f"non-finite {what} at step {step} (loss {lv}): training stopped. {kept}",
-                                     what, lv)
-
-        def save(step):
-            if not bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()):   # one read
-                stop('weights', step - 1, float('nan'))                # never overwrite a good checkpoint with these
-            rngs = _rank_rng_states(world, device)
-            if rank == 0:
-                st = dict(step=step, **step_fn.state(), rng=rngs[0], config=cfg.to_dict(), world_size=world,
-                          precision=step_fn.precision,
-                          data_stream=dict(scheme='SeedSequence([seed, step, stream])', seed=cfg.seed, next_step=step))
-                if world > 1: st['rng_ranks'] = rngs
-                atomic_save(st, ckpt_path)
-                if cfg.snapshot_every and step % cfg.snapshot_every == 0: atomic_save(st, out / f'ckpt_{step:07d}.pt')
-            last_good[0] = step
-            if world > 1: dist.barrier()
-
-        history, pending, win, n_win, t_win = [], [], 0.0, 0, time.perf_counter()
-        n_checked = checked_steps(cfg, device)
-
-        def read_back():
-            "The losses since the last read into `history` (one host read); a non-finite one stops the run."
-            nonlocal win, n_win
-            for done_, lv_ in _read_back(pending):
-                if not math.isfinite(lv_): stop('M-DSM loss', done_ - 1, lv_)
-                history.append((done_, lv_)); win += lv_; n_win += 1
-            pending.clear()
-
-        model.train()
-        pbar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not (progress and rank == 0),
-                    desc=f'train {cfg.dataset}', dynamic_ncols=True)
-        with precision_flags(cfg.tf32, device), _stop_requests(True) as stop_request:
-            for step in pbar:
-                x0, t, z = get_batch(X, step, cfg, rank, world, device=device, process=process)
-                if cl: x0, z = (v.contiguous(memory_format=torch.channels_last) for v in (x0, z))
-                checked = step - start < n_checked                   # the first steps: inputs, loss, gradient
-                try:
-                    with tensor_checks(checked): lv = step_fn(x0, t, z, sync=checked)
-                except NonFiniteLossError as e: stop(e.what, step, e.loss)
-                done = step + 1
-                if done == start + 1 and rank == 0: _record_precision(out, cfg, step_fn.precision,
-                                                                     (state or {}).get('precision'), done)
-                pending.append((done, lv))
-                due_log = done % cfg.log_every == 0 or done == cfg.steps
-                if checked or due_log or done % cfg.ckpt_every == 0: read_back()
-                if due_log:
-                    now = time.perf_counter(); sps = n_win / max(now - t_win, 1e-9)
-                    log(step=done, loss=win / n_win, lr=step_fn.sched.get_last_lr()[0], steps_per_s=sps, world=world,
-                    bf16=step_fn.bf16)
-                    pbar.set_postfix(loss=f'{win / n_win:.4g}', steps_per_s=f'{sps:.1f}')
-                    win, n_win, t_win = 0.0, 0, now
-                if done % cfg.ckpt_every == 0 or done == cfg.steps: save(done)
-                if cfg.sample_every and done % cfg.sample_every == 0 and rank == 0:
-                    save_sample_grid(step_fn.ema.module, cfg, process, X, Y,
-                                     path=out / 'samples' / f'step_{done:07d}.png', step=done)
-                if callback is not None:
-                    callback(dict(step=done, loss=lv, model=model, ema=step_fn.ema, optimizer=step_fn.opt))
-                signum = _agreed_stop(stop_request, world, device)
-                if signum:                                         # Ctrl-C / SIGTERM: keep this step, then stop
-                    read_back()
-                    if last_good[0] != done: save(done)
-                    if rank == 0: _record_event(out, event='interrupted', step=done, signal=signal.Signals(signum).name)
-                    pbar.close(); raise TrainingInterrupted(done, signum, ckpt_path)
-        pbar.close()
-        return dict(model=model, ema=step_fn.ema.module, step=cfg.steps, history=history, config=cfg, process=process,
-                    out=out)
+        run = TrainRun(cfg, out, X, Y, state=state, device=device, rank=rank, world=world)
+        run.fit(progress=progress, callback=callback)
+        return dict(model=run.model, ema=run.step_fn.ema.module, step=cfg.steps, history=run.history, config=cfg,
+                    process=run.process, out=out)
     finally:
         if lock is not None: lock.release()
         if created: dist.destroy_process_group()
