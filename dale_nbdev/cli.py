@@ -265,6 +265,93 @@ def _sample_pretrained(name, out, n, seed, method, nfe, init, batch_size, overwr
           f"{describe_precision(prec)}) in {time.time() - t0:.1f}s -> {path}")
     return path
 
+# %% ../nbs/14_cli.ipynb #28959859
+def _run_sample_plan(run, o: dict) -> dict:
+    """What `dale_sample RUN` with the options `o` will do, every option checked and the output probed before any
+    work: the run's step and config, the sampler settings, the output path and its `.parts` folder (emptied with
+    `overwrite`), the device and CPU precision option, and the model and process loaded from the run."""
+    n, sampler, init, seed, which = o['n'], o['sampler'], o['init'], o['seed'], o['which']
+    check_int_range('n', n, 1); check_choice('sampler', sampler, ('adls', 'asams'))
+    check_choice('init', init, ('class_average', 'lognormal'))
+    check_choice('init_params', o['init_params'], ('paper', 'fit'))
+    if o['L'] is not None: check_int_range('L', o['L'], 1)
+    if o['delta'] is not None: check_float_range('delta', o['delta'], 0, lo_open=True)
+    if o['chi'] is not None: check_float_range('chi', o['chi'], 0, 1, lo_open=True)
+    if o['n_denoise'] is not None: check_int_range('n_denoise', o['n_denoise'], 0)
+    check_int_range('batch_size', o['batch_size'], 1); check_int_range('seed', seed, 0)
+    check_choice('which', which, ('ema', 'model')); amp = _cpu_amp_flag(o['cpu_amp'])
+    dev = _check_device(o['device']); _check_folder('data_root', o['data_root'])
+    ck = load_checkpoint(run, keys=RUN_KEYS)
+    step = int(ck['step']); cfg = TrainConfig.from_dict(ck['config']); del ck
+    if cfg.dataset == 'toy':
+        raise ValueError("dale_sample draws images; the toy run's samples are in its toy report")
+    settings = sampler_settings(cfg.dataset, sampler, init, L=o['L'], delta=o['delta'], chi=o['chi'],
+                                n_denoise=o['n_denoise'])
+    if o['n_levels'] is not None: check_int_range('n_levels', o['n_levels'], 1, cfg.N - 1)
+    key = _sample_key(step, cfg, which=which, sampler=sampler, init=init, init_params=o['init_params'], n=n, seed=seed,
+                      settings=settings, n_levels=o['n_levels'])
+    run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+    path = _npz_path(o['out']) if o['out'] else run_dir / f'samples_{sampler}_{init}_n{n}_seed{seed}_{key}.npz'
+    info = DATASET_INFO[cfg.dataset]; each = info['channels'] * info['size'] ** 2
+    check_fits_memory(n, 4 * each)
+    _check_output(path, n * each * 6 + (1 << 20))    # float32 batches kept in OUT.parts, the uint8 file, a grid
+    if path.exists() and not o['overwrite']:
+        raise ValueError(f"{path} exists{' (samples with exactly these settings)' if not o['out'] else ''}; pass "
+                         f"--overwrite to replace it, or choose another --out")
+    parts = path.with_suffix('.parts')
+    _probe_lock(parts)
+    if o['overwrite'] and parts.is_dir():
+        with FolderLock(parts):
+            for q in parts.iterdir():
+                if q.name != '.lock': q.unlink()
+    model, process, cfg = load_run(run, which=which, device=dev)
+    return dict(step=step, cfg=cfg, settings=settings, path=path, parts=parts, info=info, amp=amp, dev=dev,
+                model=model, process=process)
+
+# %% ../nbs/14_cli.ipynb #3df7d0d1
+def _draw_run_samples(run, o: dict, p: dict, quiet: bool = False):
+    """The samples that the plan `p` (`_run_sample_plan`) describes, at the CPU precision resolved for the run's
+    network, every finished batch kept in `p['parts']` until the file is written: (x, labels, meta)."""
+    prog, dev, info, model, cfg = 'dale_sample', p['dev'], p['info'], p['model'], p['cfg']
+    prec = (resolve_cpu_amp(p['amp'], model, 'sample', (info['channels'], info['size'], info['size']),
+                            PROBE_BATCH) if torch.device(dev).type == 'cpu' else dict(setting=p['amp'], cpu_amp=None,
+                                                                                    source=torch.device(dev).type))
+    times = get_times(p['process'].N, n_levels=o['n_levels']) if o['n_levels'] else None
+    t0 = time.time()
+    try:
+        with _user_errors(prog, kinds=_RUN_ERRORS + (FloatingPointError,)):
+            spec = SampleSpec(n=o['n'], sampler=o['sampler'], init=o['init'], settings=p['settings'],
+                              init_params=o['init_params'], times=times, seed=o['seed'])
+            score_fn = make_score_fn(model, dev, cpu_amp='auto' if prec['cpu_amp'] is None else prec['cpu_amp'])
+            x, lab = generate(score_fn, cfg.dataset, spec, process=p['process'], train=o['data_root'] or cfg.data_root,
+                              batch_size=o['batch_size'], device=dev, progress=not quiet, return_labels=True,
+                              parts=(p['parts'], dict(step=p['step'], which=o['which'])))
+    except OSError as e:
+        raise SystemExit(f"{prog}: error: {e}; the finished batches are kept in {p['parts']}: run the same command "
+                         f"again to continue") from None
+    except KeyboardInterrupt:
+        kept = len(list(p['parts'].glob('0*.pt'))) if p['parts'].is_dir() else 0
+        print(f"{prog}: interrupted (SIGINT): {kept} finished batch{'es' if kept != 1 else ''} kept in {p['parts']}; "
+              f"run the same command again to continue", file=sys.stderr)
+        raise SystemExit(130) from None
+    meta = dict(run=str(run), step=p['step'], which=o['which'], dataset=cfg.dataset, sampler=o['sampler'],
+                init=o['init'], init_params=o['init_params'], settings=p['settings'], n_levels=o['n_levels'],
+                seed=o['seed'], batch_size=o['batch_size'], precision=prec, seconds=time.time() - t0)
+    return x, lab, meta
+
+# %% ../nbs/14_cli.ipynb #49adc8a4
+def _write_run_samples(x, lab, meta: dict, p: dict):
+    "Write the grid, then the .npz (a file that exists is a finished set), remove the `.parts` folder, and report."
+    prog, path, parts = 'dale_sample', p['path'], p['parts']
+    try:                                                   # the grid first: a file that exists is a finished set
+        save_grid(x[:100], path.with_suffix('.png')); rep = save_samples(x, path, labels=lab, meta=meta, grid=False)
+    except OSError as e:
+        raise SystemExit(f"{prog}: error: writing {path} failed ({e}); the finished batches are kept in {parts}: "
+                         f"run the same command again to write it") from None
+    shutil.rmtree(parts, ignore_errors=True)
+    print(f"{len(x)} samples in {meta['seconds']:.1f}s -> {path} (+ {path.with_suffix('.png').name}); outside [1, 2] "
+          f"before uint8: {rep['n_below']} below, {rep['n_above']} above ({100 * rep['frac_outside']:.3f}%)")
+
 # %% ../nbs/14_cli.ipynb #5f461756
 @call_parse
 def dale_sample(
@@ -303,79 +390,16 @@ def dale_sample(
     if pretrained is not None:
         _sample_pretrained(pretrained, out, n, seed, method, nfe, init, batch_size, overwrite, quiet,
                            [k for k, v in run_only.items() if v is not None], cpu_amp); return
-    sampler, init, init_params = sampler or 'adls', init or 'class_average', init_params or 'paper'
-    which, device = which or 'ema', device or 'auto'
+    o = dict(run_only, n=n, sampler=sampler or 'adls', init=init or 'class_average', init_params=init_params or 'paper',
+             batch_size=batch_size, seed=seed, which=which or 'ema', device=device or 'auto', out=out,
+             overwrite=overwrite, cpu_amp=cpu_amp)
     with _user_errors(prog, ('n', 'sampler', 'init', 'L', 'delta', 'chi', 'n_denoise', 'init_params', 'n_levels',
                              'batch_size', 'seed', 'which', 'device', 'data_root', 'cpu_amp')):
         for k, v in dict(method=method, nfe=nfe).items():
             if v is not None: raise ValueError(f"--{k} applies only to --pretrained; a run samples with --sampler")
-        check_int_range('n', n, 1); check_choice('sampler', sampler, ('adls', 'asams'))
-        check_choice('init', init, ('class_average', 'lognormal'))
-        check_choice('init_params', init_params, ('paper', 'fit'))
-        if L is not None: check_int_range('L', L, 1)
-        if delta is not None: check_float_range('delta', delta, 0, lo_open=True)
-        if chi is not None: check_float_range('chi', chi, 0, 1, lo_open=True)
-        if n_denoise is not None: check_int_range('n_denoise', n_denoise, 0)
-        check_int_range('batch_size', batch_size, 1); check_int_range('seed', seed, 0)
-        check_choice('which', which, ('ema', 'model')); amp = _cpu_amp_flag(cpu_amp)
-        dev = _check_device(device); _check_folder('data_root', data_root)
-        ck = load_checkpoint(run, keys=RUN_KEYS)
-        step = int(ck['step']); cfg = TrainConfig.from_dict(ck['config']); del ck
-        if cfg.dataset == 'toy':
-            raise ValueError("dale_sample draws images; the toy run's samples are in its toy report")
-        settings = sampler_settings(cfg.dataset, sampler, init, L=L, delta=delta, chi=chi, n_denoise=n_denoise)
-        if n_levels is not None: check_int_range('n_levels', n_levels, 1, cfg.N - 1)
-        key = _sample_key(step, cfg, which=which, sampler=sampler, init=init, init_params=init_params, n=n, seed=seed,
-                          settings=settings, n_levels=n_levels)
-        run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
-        path = _npz_path(out) if out else run_dir / f'samples_{sampler}_{init}_n{n}_seed{seed}_{key}.npz'
-        info = DATASET_INFO[cfg.dataset]; each = info['channels'] * info['size'] ** 2
-        check_fits_memory(n, 4 * each)
-        _check_output(path, n * each * 6 + (1 << 20))    # float32 batches kept in OUT.parts, the uint8 file, a grid
-        if path.exists() and not overwrite:
-            raise ValueError(f"{path} exists{' (samples with exactly these settings)' if not out else ''}; pass "
-                             f"--overwrite to replace it, or choose another --out")
-        parts = path.with_suffix('.parts')
-        _probe_lock(parts)
-        if overwrite and parts.is_dir():
-            with FolderLock(parts):
-                for q in parts.iterdir():
-                    if q.name != '.lock': q.unlink()
-        model, process, cfg = load_run(run, which=which, device=dev)
-    prec = (resolve_cpu_amp(amp, model, 'sample', (info['channels'], info['size'], info['size']),
-                            PROBE_BATCH) if torch.device(dev).type == 'cpu' else dict(setting=amp, cpu_amp=None,
-                                                                                    source=torch.device(dev).type))
-    times = None
-    if n_levels:
-        times = get_times(process.N, n_levels=n_levels)
-    t0 = time.time()
-    try:
-        with _user_errors(prog, kinds=_RUN_ERRORS + (FloatingPointError,)):
-            spec = SampleSpec(n=n, sampler=sampler, init=init, settings=settings, init_params=init_params, times=times,
-                              seed=seed)
-            score_fn = make_score_fn(model, dev, cpu_amp='auto' if prec['cpu_amp'] is None else prec['cpu_amp'])
-            x, lab = generate(score_fn, cfg.dataset, spec, process=process, train=data_root or cfg.data_root,
-                              batch_size=batch_size, device=dev, progress=not quiet, return_labels=True,
-                              parts=(parts, dict(step=step, which=which)))
-    except OSError as e:
-        raise SystemExit(f"{prog}: error: {e}; the finished batches are kept in {parts}: run the same command again "
-                         f"to continue") from None
-    except KeyboardInterrupt:
-        kept = len(list(parts.glob('0*.pt'))) if parts.is_dir() else 0
-        print(f"{prog}: interrupted (SIGINT): {kept} finished batch{'es' if kept != 1 else ''} kept in {parts}; run "
-              f"the same command again to continue", file=sys.stderr)
-        raise SystemExit(130) from None
-    meta = dict(run=str(run), step=step, which=which, dataset=cfg.dataset, sampler=sampler, init=init,
-                init_params=init_params, settings=settings, n_levels=n_levels, seed=seed, batch_size=batch_size,
-                precision=prec, seconds=time.time() - t0)
-    try:                                                   # the grid first: a file that exists is a finished set
-        save_grid(x[:100], path.with_suffix('.png')); rep = save_samples(x, path, labels=lab, meta=meta, grid=False)
-    except OSError as e:
-        raise SystemExit(f"{prog}: error: writing {path} failed ({e}); the finished batches are kept in {parts}: "
-                         f"run the same command again to write it") from None
-    shutil.rmtree(parts, ignore_errors=True)
-    print(f"{n} samples in {meta['seconds']:.1f}s -> {path} (+ {path.with_suffix('.png').name}); outside [1, 2] "
-          f"before uint8: {rep['n_below']} below, {rep['n_above']} above ({100 * rep['frac_outside']:.3f}%)")
+        plan = _run_sample_plan(run, o)
+    x, lab, meta = _draw_run_samples(run, o, plan, quiet)
+    _write_run_samples(x, lab, meta, plan)
 
 # %% ../nbs/14_cli.ipynb #1a9c5833
 def _sample_meta(p: Path, z) -> dict:
