@@ -99,12 +99,13 @@ class TrainConfig:
 
     def replace(self, **kw) -> 'TrainConfig': return replace(self, **kw)
 
-# %% ../nbs/12_training.ipynb #208fcb83
+# %% ../nbs/12_training.ipynb #52369df9
 @patch
 def to_dict(self: TrainConfig) -> dict:
     "The config as JSON-able data (`betas` a list): what `config.json` and every checkpoint hold."
     d = asdict(self); d['betas'] = list(self.betas); return d
 
+# %% ../nbs/12_training.ipynb #bb02d4d3
 @patch(cls_method=True)
 def from_dict(cls: TrainConfig, d: dict) -> TrainConfig:
     "From `to_dict()`'s output; unknown keys are refused, naming them."
@@ -115,7 +116,7 @@ def from_dict(cls: TrainConfig, d: dict) -> TrainConfig:
     if 'betas' in d: d['betas'] = tuple(d['betas'])
     return cls(**d)
 
-# %% ../nbs/12_training.ipynb #4f52c350
+# %% ../nbs/12_training.ipynb #2277d7fb
 @patch
 def to_json(self: TrainConfig, path=None) -> str:
     "The config as JSON text; with `path`, also written there atomically."
@@ -123,6 +124,7 @@ def to_json(self: TrainConfig, path=None) -> str:
     if path is not None: atomic_write_json(self.to_dict(), path)
     return s
 
+# %% ../nbs/12_training.ipynb #12fb5483
 @patch(cls_method=True)
 def from_json(cls: TrainConfig, s_or_path) -> TrainConfig:
     "From a JSON string or a path to a JSON file (e.g. a run's `config.json`)."
@@ -446,7 +448,9 @@ RESULT_FIELDS = ('dataset', 'model', 'model_kw', 'process', 'weighting', 'precon
                  'split', 'n_train')
 "The `TrainConfig` fields that change the numbers a run produces: a resume must not change them."
 
+# %% ../nbs/12_training.ipynb #4673300b
 def _jsonl(path, enabled):
+    "A logger that appends each call's keywords to `path` as one JSON line, when `enabled` (rank 0)."
     def log(**rec):
         if enabled:
             with open(path, 'a') as f: f.write(json.dumps(rec) + '\n')
@@ -569,14 +573,17 @@ def _resolve(self: TrainStep, x0):
         box = [rec]; dist.broadcast_object_list(box, src=0); rec = box[0]
     self.precision, self.amp = rec, self._autocast_for(rec)
 
+# %% ../nbs/12_training.ipynb #186a4976
 @patch
 def state(self: TrainStep) -> dict:
     "model, EMA, optimiser and scheduler state dicts (what a checkpoint keeps of the step)."
     return dict(model=self.model.state_dict(), ema=self.ema.state_dict(), optimizer=self.opt.state_dict(),
                 scheduler=self.sched.state_dict())
 
+# %% ../nbs/12_training.ipynb #2203cb70
 @patch
 def load_state(self: TrainStep, st: dict):
+    "Restore what `state` returned: model, EMA, optimiser and scheduler."
     self.model.load_state_dict(st['model']); self.ema.load_state_dict(st['ema'])
     self.opt.load_state_dict(st['optimizer']); self.sched.load_state_dict(st['scheduler'])
 
