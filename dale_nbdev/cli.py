@@ -28,7 +28,7 @@ from .train import (TrainConfig, PRESETS, RESULT_FIELDS, RUN_KEYS, CheckpointErr
                               check_config, checkpoint_step, make_config, train, load_run, load_checkpoint,
                               _check_resume)
 
-# %% ../nbs/14_cli.ipynb #bf45890e
+# %% ../nbs/14_cli.ipynb #5b91ec4e
 _USER_ERRORS = (ValueError, FileNotFoundError, CheckpointError, DatasetNotFoundError, DatasetCorruptError,
                 FolderBusyError)
 
@@ -45,7 +45,9 @@ def _user_errors(prog: str, options=(), kinds=_USER_ERRORS):
         if msg.split(' ', 1)[0] in options: msg = '--' + msg
         raise SystemExit(f"{prog}: error: {msg}") from None
 
+# %% ../nbs/14_cli.ipynb #65a44d48
 def _check_device(name: str) -> torch.device:
+    "The device `--device` names; refused when it is not one, or names a GPU that is not there."
     try: d = pick_device(name)
     except (RuntimeError, ValueError):
         raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
@@ -53,14 +55,18 @@ def _check_device(name: str) -> torch.device:
         raise ValueError(f"device {name!r}: no CUDA GPU is available (use cpu or auto)")
     return d
 
+# %% ../nbs/14_cli.ipynb #6d4d7869
 def _check_folder(name: str, path):
+    "Refuse a folder option `name` that names no folder (None, not given, is accepted)."
     if path is not None and not Path(path).is_dir(): raise ValueError(f"{name} {path}: no such folder")
 
+# %% ../nbs/14_cli.ipynb #37fcf947
 def _probe_lock(folder: Path):
     "Refuse at once (FolderBusyError naming the holder) if another process writes in `folder`."
     if folder.is_dir():
         with FolderLock(folder): pass
 
+# %% ../nbs/14_cli.ipynb #a6ce0d55
 def _cpu_amp_flag(value):
     "The value of a `--cpu_amp` option: 'auto' (also when not given), True or False; anything else is refused."
     if value is None: return 'auto'
