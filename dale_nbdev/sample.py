@@ -75,7 +75,7 @@ def row_generators(seed: int, stream: str, index, device='cpu') -> list:
     "One generator per sample index in `index`, seeded by `stream_seed(seed, stream, i)`: sample i's own stream."
     return [stream_generator(seed, stream, int(i), device=device) for i in index]
 
-# %% ../nbs/13_sampling_eval.ipynb #50b056e5
+# %% ../nbs/13_sampling_eval.ipynb #690c17e8
 def _start_law(init, process, shape, train_x, train_y, init_params, dataset, generator):
     """Chapter 05's `StartingLaw` of the reverse process (Sec. 6.2) from the training data: 'class_average' (class
     means pushed to t = 1) or 'lognormal': Table 2's (mu_hat, sigma_hat) (`init_params='paper'`, when the paper lists
@@ -92,10 +92,13 @@ def _start_law(init, process, shape, train_x, train_y, init_params, dataset, gen
     mu, sd = samplers.fit_lognormal(process.sample(train_x, 1.0, generator=generator))
     return samplers.make_start(init, process, fit=(mu, sd), shape=shape)
 
+# %% ../nbs/13_sampling_eval.ipynb #3ced0e6c
 def _model_device(model):
+    "The device of a network's parameters (the CPU for a score function or a network without any)."
     p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
     return p.device if p is not None else torch.device('cpu')
 
+# %% ../nbs/13_sampling_eval.ipynb #d21c9ac1
 def _open_parts(parts_dir, key: dict) -> Path:
     """The folder of finished batches of one sample set, created with `settings.json` = `key`; a folder that holds
     batches of other settings is refused (they would be mixed into this set)."""
@@ -110,6 +113,7 @@ def _open_parts(parts_dir, key: dict) -> Path:
     else: atomic_write_json(key, f)
     return d
 
+# %% ../nbs/13_sampling_eval.ipynb #0e87661a
 def _load_part(path: Path, idx: range):
     "(x, labels) of a finished batch file for samples `idx`, or None if absent or unreadable (it is drawn again)."
     if not path.is_file(): return None
