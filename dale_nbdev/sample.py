@@ -33,7 +33,7 @@ def sampler_settings(dataset: str, sampler: str = 'adls', init: str = 'class_ave
     if missing: raise ValueError(f"the paper has no sampler setting for {key}: pass {sorted(missing)} explicitly")
     return st
 
-# %% ../nbs/13_sampling_eval.ipynb #9df4c6bb
+# %% ../nbs/13_sampling_eval.ipynb #938fb416
 def _in_chunks(model, x, t, chunk: int):
     "`model(x, t)` evaluated `chunk` rows at a time, the last chunk padded to `chunk` rows by repeating its last row."
     outs = []
@@ -45,6 +45,7 @@ def _in_chunks(model, x, t, chunk: int):
         outs.append(model(xc, tc)[:k])
     return torch.cat(outs)
 
+# %% ../nbs/13_sampling_eval.ipynb #00d3e26c
 def make_score_fn(model, device=None, amp: bool = True, cpu_amp='auto', chunk=None):
     """`score_fn(x, t) -> h` (float32) from a network `model(x, t) -> h`: eval mode, no grad, bf16 autocast on CUDA
     (`amp`). On the CPU: bf16 autocast with `cpu_amp=True`, float32 with `False`, and with `'auto'` the precision

@@ -310,7 +310,7 @@ class CheckpointError(RuntimeError):
 RUN_KEYS = ('step', 'config', 'model', 'ema')
 "What every checkpoint of `train` holds (besides optimiser, scheduler and RNG states)."
 
-# %% ../nbs/12_training.ipynb #7fcfa6a5
+# %% ../nbs/12_training.ipynb #fc13696f
 def _bad_run_entries(st: dict):
     "What is wrong with a checkpoint's `step` and `config` entries, or None when those present are usable."
     step = st.get('step', 0)
@@ -322,6 +322,7 @@ def _bad_run_entries(st: dict):
         except (TypeError, ValueError) as e: return f"its config is not a valid TrainConfig ({e})"
     return None
 
+# %% ../nbs/12_training.ipynb #948a4792
 def load_checkpoint(path, map_location='cpu', keys=()) -> dict:
     """Load a checkpoint file, or a run folder's `checkpoint.pt` (`weights_only`: tensors and plain types only). A
     missing or unreadable file, or one without the entries `keys`, raises `CheckpointError` naming the file, what is
