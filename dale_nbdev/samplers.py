@@ -296,7 +296,8 @@ class StartingLaw:
             means = self.params["class_means"].to(device=device, dtype=dtype or self.params["class_means"].dtype)
             x, y = class_average_init(means, n, self.process, generator, t=self.t, return_labels=True)
         elif self.kind == "class_lognormal":
-            m, sd = (self.params[k].to(device=device, dtype=dtype or self.params[k].dtype) for k in ("log_mean", "log_std"))
+            m, sd = (self.params[k].to(device=device, dtype=dtype or self.params[k].dtype)
+                     for k in ("log_mean", "log_std"))
             x, y = class_lognormal_init(m, sd, n, self.process, generator, t=self.t, return_labels=True)
         elif self.kind == "lognormal":
             p = self.params
