@@ -113,7 +113,7 @@ def predict(clf: nn.Module, u8: torch.Tensor, batch_size: int = 256) -> torch.Te
     clf.eval()
     return torch.cat([clf(u8[i:i + batch_size]).argmax(1) for i in range(0, len(u8), batch_size)])
 
-# %% ../nbs/13b_features.ipynb #7b9bbaff
+# %% ../nbs/13b_features.ipynb #3babe085
 def _classifier_data(dataset, data_root):
     "(train x, train y, test x, test y, note): the train split, or without one offline, a split of the test set."
     te = load_dataset(dataset, root=data_root, train=False).tensors
@@ -125,6 +125,7 @@ def _classifier_data(dataset, data_root):
         note = 'no train split available: trained on test[:8000], accuracy on test[8000:]'
     return to_uint8(tr[0])[0], tr[1], to_uint8(te[0])[0], te[1], note
 
+# %% ../nbs/13b_features.ipynb #12aa7803
 def train_domain_classifier(dataset: str, *, epochs: int = 2, n_train=None, batch_size: int = 128, lr: float = 5e-3,
                             seed: int = 0, data_root=None, progress: bool = False):
     "Train a `DomainClassifier` (Adam, one-cycle schedule, cross-entropy). Returns (model, info with test accuracy)."
