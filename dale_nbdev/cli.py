@@ -369,7 +369,7 @@ def dale_sample(
     out: str = None,               # output .npz (default: RUN/samples_SAMPLER_INIT_nN_seedS_KEY.npz)
     n: int = 64,                   # number of samples
     sampler: str = None,           # adls (Algorithm 1, default) or asams (Algorithm 2)
-    init: str = None,              # class_average (default) or lognormal (Sec. 6.2); with --pretrained too
+    init: str = None,              # class_average (default) or lognormal; --pretrained: class_lognormal (default) too
     L: int = None,                 # inner steps per noise level (default: the paper's table)
     delta: float = None,           # step size (default: the paper's table)
     chi: float = None,             # noise annealing factor in (0, 1] (default: the paper's table)
