@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ._utils import batch_time, tensor_checks_enabled
-from .gbm import GBM
+from .gbm import GBM, paper_process
 from .precond import SigmaScaled
 from .toy import ToyMLP                                   # chapter 07's network for 2-D data
 
@@ -392,7 +392,8 @@ def get_model(name: str, *, scale_by_sigma: bool = True, sigma=None, process=Non
         if process is not None or sigma is not None: raise ValueError("sigma/process given with scale_by_sigma=False")
         return net
     if process is not None and sigma is not None: raise ValueError("give sigma or process, not both")
-    return SigmaScaled(net, process if process is not None else GBM(0.8 if sigma is None else sigma))
+    if process is None: process = paper_process() if sigma is None else GBM(sigma)
+    return SigmaScaled(net, process)
 
 # %% ../nbs/11_models.ipynb #f3f14cd6
 def parameter_breakdown(model: nn.Module, depth: int = 1) -> dict:
