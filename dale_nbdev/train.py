@@ -202,8 +202,12 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     if cfg.tf32 is not None: cfg.tf32 = check_bool('tf32', cfg.tf32)
     if cfg.check_steps is not None: cfg.check_steps = check_int_range('check_steps', cfg.check_steps, 0)
     info = DATASET_INFO[cfg.dataset]
-    cfg.build_process().check_sample_shape((info['size'],) if info['channels'] is None
-                                           else (info['channels'], info['size'], info['size']))
+    process = cfg.build_process()
+    process.check_sample_shape((info['size'],) if info['channels'] is None
+                               else (info['channels'], info['size'], info['size']))
+    if cfg.time_sampling == 'lognormal' and not hasattr(process, 'sample_train_time'):
+        raise ValueError(f"time_sampling 'lognormal' is the training law of a process that defines one (the additive "
+                         f"process of chapter 26); {type(process).__name__} has none: use 'log_uniform' or 'uniform'")
     try: pick_device(cfg.device)
     except (RuntimeError, ValueError):
         raise ValueError(f"device must be auto, cpu, cuda, cuda:N, ...; got {cfg.device!r}") from None
