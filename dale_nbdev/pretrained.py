@@ -6,8 +6,8 @@
 __all__ = ['PRETRAINED', 'REPAIR', 'SAMPLE_METHODS', 'DEFAULT_SAMPLER', 'PRETRAINED_STARTS', 'SAMPLE_BYTES', 'EVAL_CHUNK',
            'PretrainedFileError', 'weights_dir', 'load_card', 'load_pretrained', 'pretrained_class_means',
            'pretrained_class_log_moments', 'load_classifier', 'nfe_range', 'check_nfe', 'planned_nfe', 'sample_at_nfe',
-           'sampler_plan', 'check_fits_memory', 'draw_samples', 'sample_pretrained', 'float16_error',
-           'safetensors_bytes', 'start_statistics', 'export_pretrained', 'add_start_statistics']
+           'pretrained_start_law', 'sampler_plan', 'check_fits_memory', 'draw_samples', 'sample_pretrained',
+           'float16_error', 'safetensors_bytes', 'start_statistics', 'export_pretrained', 'add_start_statistics']
 
 # %% ../nbs/16_pretrained.ipynb #ceeff018
 import contextlib, hashlib, json, math, os, platform, re, tempfile, time
@@ -290,8 +290,9 @@ PRETRAINED_STARTS = ('class_lognormal', 'class_average', 'lognormal')
 """Starting laws of the shipped models: per class, the log-normal fitted to the training images (chapter 05) or the
 class mean, pushed to t = 1 (both from statistics stored with the weights); or Table 2's log-normal fit."""
 
-def _start_law(name, process, start):
-    "The `StartingLaw` `start` (one of `PRETRAINED_STARTS`) of the shipped model `name`."
+def pretrained_start_law(name, process, start):
+    """The `StartingLaw` `start` (one of `PRETRAINED_STARTS`) of the shipped model `name`, from the statistics of its
+    training images stored with the weights (any network trained on the same dataset can start from it)."""
     if start == 'class_average': return make_start('class_average', process, class_means=pretrained_class_means(name))
     if start == 'class_lognormal':
         return make_start('class_lognormal', process, fit=pretrained_class_log_moments(name))
@@ -365,7 +366,7 @@ def sample_pretrained(name: str, n: int, seed: int = 0, *, method=None, nfe=None
     check_fits_memory(n)
     check_bool('cpu_amp', cpu_amp, also=('auto',))
     model, process, cfg = load_pretrained(name)
-    x, y = draw_samples(model, process, _start_law(name, process, plan['start']), n, plan, seed=seed,
+    x, y = draw_samples(model, process, pretrained_start_law(name, process, plan['start']), n, plan, seed=seed,
                         batch_size=batch_size, progress=progress, cpu_amp=cpu_amp)
     return (x, y) if return_labels else x
 
