@@ -97,22 +97,27 @@ and `paper_s` seconds after setting up, and its other budgets are generous, so a
 # %% ../nbs/17_gpu_check.ipynb #975e6111
 def now_utc() -> str: return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')
 
+# %% ../nbs/17_gpu_check.ipynb #gc-atomic
 def atomic_json(path, obj):
     "Write `obj` as JSON to `path` atomically (temporary file in the same folder, then `os.replace`)."
     path = Path(path); tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
     tmp.write_text(json.dumps(obj, indent=1, default=str, allow_nan=True) + '\n'); os.replace(tmp, path)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-readjson
 def read_json(path, default=None):
     "The JSON in `path`, or `default` when it is missing or not (yet) valid."
     try: return json.loads(Path(path).read_text())
     except (OSError, ValueError): return default
 
+# %% ../nbs/17_gpu_check.ipynb #gc-skip
 class Skip(Exception):
     "A stage or item that cannot run here; the message is the reason."
 
+# %% ../nbs/17_gpu_check.ipynb #gc-timeup
 class TimeUp(Exception):
     "Raised by a training callback when the stage's time guard fires."
 
+# %% ../nbs/17_gpu_check.ipynb #gc-recorder
 class Recorder:
     "A stage's results, written to `path` (atomically) after every item, so a killed stage keeps what it measured."
     def __init__(self, path):
@@ -160,19 +165,23 @@ class Ctx:
     def cuda(self) -> bool: return self.device.type == 'cuda'
     def model_kw(self, name): return dict(self.S['model_kw'].get(name, {}))
 
+# %% ../nbs/17_gpu_check.ipynb #gc-tb
 def tb() -> str: return traceback.format_exc()[-6000:]
 
+# %% ../nbs/17_gpu_check.ipynb #gc-cpusec
 def cpu_seconds() -> float:
     "CPU seconds of this process and its finished children."
     r = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     return sum(x.ru_utime + x.ru_stime for x in r)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-needmnist
 def need_mnist(ctx, train: bool = True):
     "The MNIST split as (x, y) tensors, or `Skip` naming the data root when it is not there."
     try: ds = load_dataset('mnist', root=ctx.data, train=train)
     except DatasetNotFoundError as e: raise Skip(f'MNIST not found under {ctx.data}: {str(e)[:300]}')
     return ds.tensors[0], ds.tensors[1]
 
+# %% ../nbs/17_gpu_check.ipynb #gc-compbackend
 @contextlib.contextmanager
 def compile_backend(backend):
     "Within the block `torch.compile` uses `backend` ('inductor': unchanged; 'eager': graph capture only, for tiny)."
@@ -183,6 +192,7 @@ def compile_backend(backend):
     try: yield
     finally: torch.compile = orig
 
+# %% ../nbs/17_gpu_check.ipynb #gc-freeport
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
@@ -218,6 +228,7 @@ def inception_weights() -> dict:
     return dict(candidates=cands, found=found, size_mb=Path(found).stat().st_size / 2 ** 20 if found else None,
                 torch_fidelity=tf, usable=bool(found and tf))
 
+# %% ../nbs/17_gpu_check.ipynb #gc-gpuprops
 def gpu_props(device) -> dict:
     "Name, memory, SMs, L2, capability and versions of a CUDA device."
     p = torch.cuda.get_device_properties(device)
@@ -225,6 +236,7 @@ def gpu_props(device) -> dict:
                 l2_mib=getattr(p, 'L2_cache_size', 0) / 2 ** 20, capability=f'{p.major}.{p.minor}',
                 cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), device_count=torch.cuda.device_count())
 
+# %% ../nbs/17_gpu_check.ipynb #gc-repoinfo
 def repo_info() -> dict:
     "Which package this run imports and, where git answers, the repository's commit and whether it has local changes."
     pkg = Path(dale_nbdev.__file__).parent
@@ -264,6 +276,7 @@ def ref_peaks(ctx) -> dict:
     p.update(datasheet_bf16=None, datasheet_key=None)
     return p
 
+# %% ../nbs/17_gpu_check.ipynb #gc-livesteps
 def live_steps(model, batches, process, steps: int):
     """`steps` plain fp32 AdamW steps (lr 1e-3) over `batches`: a network whose output layer starts at zero (DDPM++)
     reports the same loss whatever its body computes, so the loss check of a fast path against fp32 is only
@@ -329,6 +342,7 @@ def run_path(path, model, batches, mr, *, peaks, ctx):
     if S['compile_backend'] != 'inductor' and r['config']['compile']: r['compile_backend'] = S['compile_backend']
     mr['train'][path] = r
 
+# %% ../nbs/17_gpu_check.ipynb #gc-summodel
 def summarise_model_results(mr):
     "Speed-ups, loss checks against fp32 eager and the recommendation (`bench.summarise`), when fp32 eager ran."
     if 'fp32_eager' not in mr['train']: mr['recommended'] = None; return mr
@@ -355,6 +369,7 @@ def grads(model):
     "Every parameter's gradient, flattened into one fp32 vector."
     return torch.cat([p.grad.detach().flatten().float() for p in model.parameters() if p.grad is not None])
 
+# %% ../nbs/17_gpu_check.ipynb #gc-ddpstep
 def ddp_step(model, batch, process):
     "Forward and backward of the M-DSM loss of `batch`; the loss as a float."
     model.zero_grad(set_to_none=True)
@@ -399,6 +414,7 @@ def compile_estimate(modules: int, measured: dict) -> float:
     (`measured`: name -> (leaf modules, seconds)) times `modules`; 0 before any compile was measured."""
     return max((w * modules / m for m, w in measured.values()), default=0.0)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-comporder
 def compile_order(names, prior: dict) -> list:
     "The networks by their number of leaf modules (from the paths stage's records), smallest graph first."
     return sorted(names, key=lambda n: prior.get(n, {}).get('modules', math.inf))
@@ -452,11 +468,13 @@ def guard(deadline, info_box, losses, min_steps: int = 2):
         if time.time() >= deadline and len(losses) >= min_steps: raise TimeUp()
     return cb
 
+# %% ../nbs/17_gpu_check.ipynb #gc-deadline
 def train_deadline(ctx, seconds, reserve):
     "When training must stop: the stage's deadline less `reserve`, or `seconds` from now when the size sets it."
     end = ctx.deadline - reserve
     return end if seconds is None else min(end, time.time() + seconds)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-savestopped
 def save_stopped(cfg, info, path):
     "A checkpoint in the engine's format (step, model, ema, config) of a run the time guard stopped."
     atomic_save(dict(step=info['step'], model=info['model'].state_dict(), ema=info['ema'].state_dict(),
@@ -473,6 +491,7 @@ def loss_summary(losses, k: int = 10) -> dict:
                 curve=[sum(losses[i:i + w]) / len(losses[i:i + w]) for i in range(0, n, w)],
                 finite=all(math.isfinite(v) for v in losses))
 
+# %% ../nbs/17_gpu_check.ipynb #gc-rate
 def measured_rate(times, skip: int) -> float:
     "Steps per second over the callback times after the first `skip` steps (warm-up excluded)."
     if len(times) < skip + 2: return (len(times) - 1) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else 0.0
@@ -519,6 +538,7 @@ def fastest_path(ctx, name='ncsn_deeper'):
         if p: return p, mr['train'][p], mr, stage
     return None, None, None, None
 
+# %% ../nbs/17_gpu_check.ipynb #gc-speedtrain
 def speed_for_training(ctx, budget):
     "The SpeedConfig to train NCSN-Deeper with: the fastest passing path, unless its compile warm-up eats the budget."
     p, r, mr, where = fastest_path(ctx)
@@ -562,6 +582,7 @@ def stage_prep(rec, ctx):
     try: prep_floor(rec, ctx)
     finally: torch.set_num_threads(threads)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-prepfloor
 def prep_floor(rec, ctx):
     "The domain classifier and the floor's domain FID/KID (a train subset against the test set)."
     X, _ = need_mnist(ctx)
@@ -582,10 +603,12 @@ def wait_for(path, ctx, reserve):
         time.sleep(0.5)
     return read_json(path)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-getclf
 def get_classifier(ctx):
     "The MNIST domain classifier (chapter 13b), trained on first use (`clf_kw` of the size)."
     return get_domain_classifier('mnist', cache=ctx.cache, data_root=ctx.data, **ctx.S['clf_kw'])
 
+# %% ../nbs/17_gpu_check.ipynb #gc-dommetrics
 def domain_metrics(u8, real, clf, ctx):
     "Domain FID/KID of uint8 images against the real ones."
     n = min(len(u8), len(real))
@@ -604,11 +627,13 @@ def sample_ode(model, process, X, Y, *, n, ctx):
         xs.append(sample_ode_heun(score_fn, x0, process, times, disable=True).float().cpu())
     return torch.cat(xs), dict(steps=ctx.S['ode_steps'], grid='karras', nfe=ode_nfe(times), init='class_average')
 
+# %% ../nbs/17_gpu_check.ipynb #gc-timed
 def timed(fn, ctx):
     "(fn(), seconds), the device synchronised before and after."
     synchronize(ctx.device); t0 = time.perf_counter(); r = fn(); synchronize(ctx.device)
     return r, time.perf_counter() - t0
 
+# %% ../nbs/17_gpu_check.ipynb #gc-adls
 def adls_samples(model, process, X, Y, *, n, ctx):
     "n samples by ADLS at the paper's MNIST settings (Table 3) from class-average starts (`generate`)."
     levels, times = ctx.S['adls_levels'], None
@@ -630,6 +655,7 @@ def domain_reference(rec, ctx, X):
     floor = prep.get('result', {}).get('floor_domain') or domain_metrics(train_u8, real, clf, ctx)
     return real, train_u8, clf, dict(floor=floor, classifier=info)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-incmetrics
 def inception_metrics(fakes: dict, train_u8, real, ctx, weights):
     "Inception FID/KID of each sample set and of the floor (train subset), against the real test images."
     n = ctx.S['n_inception']
@@ -643,6 +669,7 @@ def inception_metrics(fakes: dict, train_u8, real, ctx, weights):
                                   settings=settings, device=ctx.device)
     return out
 
+# %% ../nbs/17_gpu_check.ipynb #gc-inception
 def inception(rec, ctx, fakes, train_u8, real):
     "Inception FID/KID of the sample sets and the floor, when the FID weights and torch-fidelity are there."
     inc = (read_json(ctx.work / 'env.json') or {}).get('result', {}).get('inception', {})
@@ -692,12 +719,14 @@ def stage_main(spec: str) -> int:
     run_stage(CheckOptions(**d['opts']), d['stage'], d['work'], d['deadline'])
     return 0
 
+# %% ../nbs/17_gpu_check.ipynb #gc-childcmd
 def child_cmd(opts: CheckOptions, stage: str, deadline: float, work) -> list:
     "The command line of a stage's process: this module's `stage_main` with the options as JSON."
     spec = json.dumps(dict(opts=dataclasses.asdict(opts), stage=stage, work=str(work), deadline=deadline))
     return [sys.executable, '-u', '-c', 'import sys; from dale_nbdev.gpu_check import stage_main; '
             'sys.exit(stage_main(sys.argv[1]))', spec]
 
+# %% ../nbs/17_gpu_check.ipynb #gc-startchild
 def start_child(opts, stage, budget, work, env=None) -> dict:
     "Start a stage in its own process group (its output to work/<stage>.log) with `budget` seconds."
     deadline = time.time() + budget
@@ -722,6 +751,7 @@ def finish_child(ch, work, hard_limit) -> dict:
     return stage_record(read_json(work / f'{ch["stage"]}.json') or dict(result={}), ch, timed_out=timed_out,
                         returncode=p.returncode, work=work, hard_limit=hard_limit)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-stagerecord
 def stage_record(d, ch, *, timed_out: bool, returncode: int, work, hard_limit) -> dict:
     "A stage's entry in the report: status, seconds, budget, CPU seconds, results; the log's tail if it failed."
     st = dict(status=d.get('status', 'error'), seconds=round(time.time() - ch['t0'], 2), budget_s=ch['budget'],
@@ -794,6 +824,7 @@ def run_check(opts: CheckOptions) -> dict:
 # %% ../nbs/17_gpu_check.ipynb #59538e5c
 def _r(rep, stage): return rep['stages'].get(stage, {}).get('result', {})
 
+# %% ../nbs/17_gpu_check.ipynb #gc-modelresults
 def model_results(rep) -> dict:
     "Per network: the compile stage's merged record when it has one, else the paths stage's."
     out = {}
@@ -803,6 +834,7 @@ def model_results(rep) -> dict:
             if isinstance(mr, dict) and 'train' in mr: out[m] = mr; break
     return out
 
+# %% ../nbs/17_gpu_check.ipynb #gc-sumreport
 def summarise_report(rep) -> dict:
     "The headline numbers of a run (plain JSON)."
     env = _r(rep, 'env'); info = env.get('info', {}); pk = env.get('peaks', {})
@@ -835,6 +867,7 @@ def summarise_report(rep) -> dict:
 # %% ../nbs/17_gpu_check.ipynb #2d40729e
 def _f(v, fmt='{:.3g}'): return '—' if v is None else fmt.format(v)
 
+# %% ../nbs/17_gpu_check.ipynb #gc-rows
 def throughput_rows(m, mr) -> list:
     "The throughput table's rows of one network: every path that ran, then the skipped and failed ones."
     L, ok = [], (lambda b: 'ok' if b else 'FAIL')
@@ -851,6 +884,7 @@ def throughput_rows(m, mr) -> list:
     for p in mr.get('errors', {}): L.append(f"| {m} | {p} | error (traceback in the JSON) | | | | | | | | |")
     return L
 
+# %% ../nbs/17_gpu_check.ipynb #gc-reportmd
 def report_markdown(rep) -> str:
     "Markdown tables of a run: stages, throughput per network and path, training, sampling and quality."
     s = rep['summary']
