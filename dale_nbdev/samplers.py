@@ -26,6 +26,7 @@ def _need_time(process, t):
     if t is None and not hasattr(process, "sigma"):
         raise ValueError(f"{process!r} has time-varying coefficients: pass the time t")
 
+# %% ../nbs/05_samplers.ipynb #sm-noise
 def _noise(x, kappa, z, generator):
     """$\\kappa z$, drawing $z \\sim \\mathcal N(0, I)$ when not given. `generator` may be one generator or a list of
     one per row of `x` (row i's noise then depends only on its own generator: samples do not depend on the batch
@@ -48,6 +49,7 @@ def sign_agnostic_step(x, h, process, delta, kappa=1.0, *, z=None, t=None, gener
     if kappa: x_next = x_next + math.sqrt(delta) * process.sigma_at(t, x) * x * _noise(x, kappa, z, generator)
     return x_next
 
+# %% ../nbs/05_samplers.ipynb #sm-dls
 def dale_langevin_step(x, h, process, delta, kappa=1.0, *, z=None, t=None, generator=None):
     """One step of the Dale-Langevin sampler, Eq. 13 (Euler-Maruyama of the log-space reverse SDE, Eq. 11,
     exponentiated): $x\\circ\\exp\\big(\\delta\\,$`reverse_log_drift` $+ \\kappa\\sqrt\\delta\\,\\sigma z\\big)$
@@ -94,11 +96,13 @@ def _check_finite(x, name, k, j):
     if not bool(torch.isfinite(x).all()):
         raise FloatingPointError(f"{name}: non-finite values in the iterate at outer step k={k}, inner step j={j}")
 
+# %% ../nbs/05_samplers.ipynb #sm-score
 def _score(score_fn, x, t, name, k, j):
     try: return score_fn(x, t)
     except ValueError as e:
         raise ValueError(f"{name}: score_fn failed at outer step k={k}, inner step j={j}: {e}") from e
 
+# %% ../nbs/05_samplers.ipynb #sm-checkargs
 def _check_sampler_args(x_init, delta, L, chi, n_denoise, times, denoise_t):
     """Refuse what would silently give garbage, once per call (never per step): `delta` > 0, `L` >= 1 (0 only for
     terminal denoising alone, `n_denoise` >= 1), `chi` >= 0, a decreasing time grid in (0, 1], a finite, positive
@@ -111,8 +115,10 @@ def _check_sampler_args(x_init, delta, L, chi, n_denoise, times, denoise_t):
     if denoise_t is not None: check_time(float(denoise_t), "denoise_t")
     check_positive(check_finite(x_init, "x_init"), "x_init")
 
+# %% ../nbs/05_samplers.ipynb #sm-steps
 _STEPS = {"adls": (dale_langevin_step, "ADLS"), "asams": (sign_agnostic_step, "ASAMS")}
 
+# %% ../nbs/05_samplers.ipynb #sm-denoised
 def _denoised(x, h, process, t):
     "exp of Tweedie's estimate from the state `x` and its score `h` (what the callbacks receive as `denoised`)."
     return torch.exp(tweedie_log_mean(x, h, process, t))
@@ -131,6 +137,7 @@ def _denoise_steps(sampler, score_fn, x, process, delta, n_steps, t, callback=No
         x = x_next
     return x
 
+# %% ../nbs/05_samplers.ipynb #sm-annealed
 @torch.no_grad()
 def _annealed_sampler(sampler, score_fn, x, process, st, *, generator, times, denoise_t, callback, disable):
     step, name = _STEPS[sampler]
@@ -165,6 +172,7 @@ def adls(score_fn, x, process, settings, *, generator=None, times=None, denoise_
     return _annealed_sampler("adls", score_fn, x, process, SamplerSettings.of(settings), generator=generator,
                              times=times, denoise_t=denoise_t, callback=callback, disable=disable)
 
+# %% ../nbs/05_samplers.ipynb #sm-asams
 def asams(score_fn, x, process, settings, *, generator=None, times=None, denoise_t=None, callback=None, disable=False):
     """Annealed sign-agnostic multiplicative sampler, Algorithm 2 of the paper, with the step of Eq. 12
     (score term $+\\delta\\sigma^2 h$ as derived from Eq. 7; the printed Algorithm 2 has a sign error, see chapter 05).
@@ -172,6 +180,7 @@ def asams(score_fn, x, process, settings, *, generator=None, times=None, denoise
     return _annealed_sampler("asams", score_fn, x, process, SamplerSettings.of(settings), generator=generator,
                              times=times, denoise_t=denoise_t, callback=callback, disable=disable)
 
+# %% ../nbs/05_samplers.ipynb #sm-terminal
 @torch.no_grad()
 def terminal_denoise(score_fn, x, process, delta, n_steps, *, t, sampler="adls", callback=None, disable=True):
     """Terminal denoising of Algorithms 1-2: `n_steps` noise-free steps ($\\kappa = 0$) of `sampler`'s step
@@ -195,6 +204,7 @@ def fit_lognormal(x, per_channel=None):
         return y.mean(1), y.std(1, unbiased=False)
     return y.mean(), y.std(unbiased=False)
 
+# %% ../nbs/05_samplers.ipynb #sm-lninit
 def lognormal_init(shape, mu_hat, sigma_hat, generator=None, *, dtype=None, device=None):
     """Log-normal initialisation of Sec. 6.2: $\\exp(\\hat\\mu + \\hat\\sigma Z)$ of the given `shape` (B, C, ...);
     `mu_hat`, `sigma_hat` scalars or per-channel tensors (C,) broadcast along dim 1."""
@@ -219,6 +229,7 @@ def class_average_init(class_means, n, process, generator=None, *, t=1.0, return
     x = process.sample(class_means[y], t, generator=generator)
     return (x, y) if return_labels else x
 
+# %% ../nbs/05_samplers.ipynb #sm-diinit
 LOG_RANGE = (0.0, math.log(2.0))
 "$\\log$ of the data range [1, 2] of Sec. 6 (images $x = 1 + u$, $u \\in [0, 1]$)."
 
