@@ -26,11 +26,13 @@ def log_pf_velocity(x, h, process, t):
     s2 = process.sigma_at(t, x) ** 2
     return process.mu_at(t, x) - s2 / 2 - s2 / 2 * (1 + h)
 
+# %% ../nbs/06_beyond.ipynb #pf-logstd
 def log_std_at(process, t):
     "Noise level $s(t) = \\sqrt{V(t)}$ of $\\log X_t$ given $X_0$ (float64 tensor of the shape of `t`)."
     t = torch.as_tensor(t, dtype=torch.float64)
     return torch.sqrt(torch.as_tensor(process.variance_integral(t), dtype=torch.float64))
 
+# %% ../nbs/06_beyond.ipynb #pf-tfromstd
 def time_from_log_std(process, s, t_max: float = 1.0, n_iter: int = 64):
     """The time $t \\in [0, t_{max}]$ with $\\sqrt{V(t)} = s$, by bisection ($V$ is increasing); elementwise for a
     tensor `s`."""
@@ -46,16 +48,19 @@ def time_from_log_std(process, s, t_max: float = 1.0, n_iter: int = 64):
 def _finish_times(t, append_zero):
     return torch.cat([t, t.new_zeros(1)]) if append_zero else t
 
+# %% ../nbs/06_beyond.ipynb #pf-uniform
 def get_times_uniform(n: int, t_min: float = 1e-3, t_max: float = 1.0, append_zero: bool = True):
     "`n` uniformly spaced times from `t_max` down to `t_min` (float64), then 0 if `append_zero`."
     return _finish_times(torch.linspace(float(t_max), float(t_min), n, dtype=torch.float64), append_zero)
 
+# %% ../nbs/06_beyond.ipynb #pf-poly
 def get_times_polynomial(n: int, t_min: float = 1e-3, t_max: float = 1.0, rho: float = 7.0, append_zero: bool = True):
     "`n` times from `t_max` to `t_min` spaced uniformly in $t^{1/\\rho}$ (EDM's Eq. 5 applied to $t$ itself), then 0."
     ramp = torch.linspace(0, 1, n, dtype=torch.float64)
     t = (t_max ** (1 / rho) + ramp * (t_min ** (1 / rho) - t_max ** (1 / rho))) ** rho
     return _finish_times(t, append_zero)
 
+# %% ../nbs/06_beyond.ipynb #pf-karras
 def get_times_karras(n: int, process, t_min: float = 1e-3, *, t_max: float = 1.0, rho: float = 7.0,
                      append_zero: bool = True):
     """EDM time grid (Karras et al. 2022, Eq. 5) for any process: `n` noise levels $s_i$ spaced uniformly in
@@ -68,6 +73,7 @@ def get_times_karras(n: int, process, t_min: float = 1e-3, *, t_max: float = 1.0
     t[0], t[-1] = float(t_max), float(t_min)
     return _finish_times(t, append_zero)
 
+# %% ../nbs/06_beyond.ipynb #pf-nfe
 def ode_nfe(times, method: str = "heun") -> int:
     """Score evaluations of a sampler of this chapter on `times`: one per step for 'euler' and DPM-Solver++(2M)
     ('dpmpp_2m', 'dpmpp_2m_sde', Section 1.3); Heun 2 per step, 1 for a final step to t = 0."""
@@ -89,6 +95,7 @@ def _ode_state(score_fn, process, y, t, s, drift, param):
     h = score_fn(x, tb)
     return log_pf_velocity(x, h, process, tb), h
 
+# %% ../nbs/06_beyond.ipynb #pf-odesample
 def _ode_sample(score_fn, x, process, times, param, heun, callback, disable, name):
     if param not in ("std", "t"): raise ValueError(f"param must be 'std' or 't', got {param!r}")
     times = get_times_karras(18, process) if times is None else torch.as_tensor(times, dtype=torch.float64).cpu()
@@ -133,6 +140,7 @@ def sample_ode_euler(score_fn, x, process, times=None, param: str = "std", *, ca
     accepted so that every sampler takes the same keywords. Raises `FloatingPointError` on non-finite values."""
     return _ode_sample(score_fn, x, process, times, param, False, callback, disable, "ODE-Euler")
 
+# %% ../nbs/06_beyond.ipynb #pf-heun
 @torch.no_grad()
 def sample_ode_heun(score_fn, x, process, times=None, param: str = "std", *, callback=None, disable: bool = False,
                     generator=None):
@@ -153,6 +161,7 @@ def get_times_log_std(n: int, process, t_min: float = 1e-3, t_max: float = 1.0, 
     t[0], t[-1] = float(t_max), float(t_min)
     return _finish_times(t, append_zero)
 
+# %% ../nbs/06_beyond.ipynb #pf-dpmcoef
 def dpmpp_coefficients(s: float, s_next: float, h_prev=None, eta: float = 0.0):
     """`(a, c, k)` of one DPM-Solver++(2M) step from noise level `s` to `s_next` < `s` in log space (1.3):
     $\\tilde y' = a\\tilde y + (1 - a)\\hat D_i + c(\\hat D_i - \\hat D_{i-1}) + k z$ with $h = \\log(s/s')$,
@@ -202,6 +211,7 @@ def sample_ode_dpmpp_2m(score_fn, x, process, times=None, param: str = "std", *,
                                         f"got {param!r}")
     return _dpmpp_2m(score_fn, x, process, times, 0.0, callback, disable, None, None, "ODE-DPM++2M")
 
+# %% ../nbs/06_beyond.ipynb #pf-sdedpm
 @torch.no_grad()
 def sample_sde_dpmpp_2m(score_fn, x, process, times=None, *, callback=None, disable: bool = False, generator=None,
                         noise=None):
@@ -220,6 +230,7 @@ def prior_kl_bound(process, dim: int, log_range=LOG_RANGE, t: float = 1.0) -> fl
     lo, hi = log_range
     return dim * ((hi - lo) / 2) ** 2 / (2 * float(log_std_at(process, t)) ** 2)
 
+# %% ../nbs/06_beyond.ipynb #pf-sigmamax
 def sigma_max_for_kl(kl: float, dim: int, sigma_min: float = 0.1, log_range=LOG_RANGE) -> float:
     """The $\\sigma_{max}$ of `GeometricGBM(sigma_min, sigma_max)` whose `prior_kl_bound` at t = 1 equals `kl`
     (bisection in $\\log\\sigma_{max}$)."""
