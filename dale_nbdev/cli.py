@@ -22,8 +22,8 @@ from .sample import (generate, SampleSpec, load_samples, make_score_fn, real_uin
 from .features import require_inception_weights
 from .evaluate import MetricSettings, evaluate_samples
 from .precision import PROBE_BATCH, describe_precision, resolve_cpu_amp
-from .pretrained import (PRETRAINED, PretrainedFileError, check_fits_memory, load_card, load_pretrained,
-                                   sample_pretrained, sampler_plan)
+from .pretrained import (DEFAULT_SAMPLER, PRETRAINED, PretrainedFileError, check_fits_memory, load_card,
+                                   load_pretrained, sample_pretrained, sampler_plan)
 from .toy import toy_report
 from .train import (TrainConfig, PRESETS, RESULT_FIELDS, RUN_KEYS, CheckpointError, TrainingInterrupted,
                               check_config, checkpoint_step, make_config, train, load_run, load_checkpoint,
@@ -282,8 +282,9 @@ class SampleCommand:
     run: str = option(None, "run folder (or checkpoint file) written by dale_train; omit it with --pretrained",
                       positional=True)
     pretrained: str = option(None, "a shipped model instead of a run: mnist, fashion_mnist or kmnist (chapter 16)")
-    method: str = option(None, "with --pretrained: one of pretrained.SAMPLE_METHODS (default dpmpp_2m)")
-    nfe: int = option(None, "with --pretrained: network evaluations (default 12)")
+    method: str = option(None, "with --pretrained: one of pretrained.SAMPLE_METHODS "
+                               f"(default {DEFAULT_SAMPLER['method']})")
+    nfe: int = option(None, f"with --pretrained: network evaluations (default {DEFAULT_SAMPLER['nfe']})")
     out: str = option(None, "output .npz (default: RUN/samples_SAMPLER_INIT_nN_seedS_KEY.npz)")
     n: int = option(64, "number of samples")
     sampler: str = option(None, "adls (Algorithm 1, default) or asams (Algorithm 2)")
